@@ -1,0 +1,64 @@
+//! What can go wrong talking to the API, in the user's terms.
+
+/// Statuses that say "try again later" rather than "you asked wrongly".
+const RETRYABLE_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// HTTP 401/403, or a body `status` of 401/403 under any HTTP status.
+    #[error("API rejected the key ({status}): {message}")]
+    Auth { status: u16, message: String },
+    /// A non-success status that is not an auth failure.
+    #[error("API answered {status}: {message}")]
+    Http { status: u16, message: String },
+    /// Connection refused, reset, timed out, or the body broke off.
+    #[error("network error: {0}")]
+    Network(String),
+    /// A body that is not one of the shapes the API is known to send.
+    #[error("bad response: {0}")]
+    BadResponse(String),
+    /// A body larger than `max_response_bytes`; refused before it is buffered.
+    #[error("response larger than max_response_bytes ({limit} bytes) refused")]
+    TooLarge { limit: u64 },
+    /// A pagination link or redirect to another origin: the key is never sent there.
+    #[error("refused to follow {url}: not the origin of base_url, the key is not sent there")]
+    CrossOrigin { url: String },
+    /// Pagination that loops or never ends.
+    #[error("pagination stopped: {0}")]
+    Pagination(String),
+}
+
+impl ApiError {
+    /// Whether the same request may succeed if simply tried again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Http { status, .. } => RETRYABLE_STATUSES.contains(status),
+            ApiError::Network(_) | ApiError::BadResponse(_) => true,
+            ApiError::Auth { .. }
+            | ApiError::TooLarge { .. }
+            | ApiError::CrossOrigin { .. }
+            | ApiError::Pagination(_) => false,
+        }
+    }
+
+    /// The HTTP (or body) status behind the error, if there was one.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            ApiError::Auth { status, .. } | ApiError::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The `sync_log.event` that records this error.
+    pub fn event(&self) -> &'static str {
+        match self {
+            ApiError::Auth { .. } => "auth_failure",
+            ApiError::Http { .. } => "http_error",
+            ApiError::Network(_) => "network_error",
+            ApiError::BadResponse(_)
+            | ApiError::TooLarge { .. }
+            | ApiError::CrossOrigin { .. }
+            | ApiError::Pagination(_) => "bad_response",
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The command line and the commands it dispatches to. Every command resolves the
+//! configuration first; a configuration error exits 2 before anything is touched.
+
+pub mod args;
+mod status;
+
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use crate::api::{ApiClient, ClientSettings};
+use crate::config::Settings;
+use crate::domain::{Scope, Trigger};
+use crate::outcome::{combined_exit_code, EXIT_CONFIG, EXIT_DATABASE, EXIT_OK};
+use crate::store::Store;
+use crate::sync::{LockPolicy, SyncAllOutcome, SyncOptions, SyncRequest, Syncer};
+use crate::{daemon, telemetry};
+use args::{Cli, Command};
+
+/// Runs the command the user asked for and returns the process exit code.
+pub async fn run(cli: Cli) -> u8 {
+    let settings = match Settings::load(&cli.config) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("xtrakit-sync: configuration error: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    telemetry::init(settings.log_format);
+    for warning in &settings.warnings {
+        warn!("{warning}");
+    }
+    match (&cli.command, cli.once) {
+        (Some(Command::CheckConfig), _) => {
+            print!("{}", settings.render());
+            EXIT_OK
+        }
+        (Some(Command::Migrate), _) => migrate(&settings).await,
+        (Some(Command::Status { json }), _) => status::show(&settings, *json).await,
+        (_, true) => once(&settings, cli.full, cli.allow_mass_delete).await,
+        (Some(Command::Run) | None, false) => daemon::run(&settings).await,
+    }
+}
+
+async fn migrate(settings: &Settings) -> u8 {
+    match Store::open(&settings.database).await {
+        Ok(store) => {
+            println!("database {} is up to date", settings.database.display());
+            store.close().await;
+            EXIT_OK
+        }
+        Err(e) => {
+            error!("{e}");
+            EXIT_DATABASE
+        }
+    }
+}
+
+/// `--once`: one sync of every scope; Ctrl-C or SIGTERM marks the run `interrupted`.
+async fn once(settings: &Settings, full: bool, allow_mass_delete: bool) -> u8 {
+    let syncer = match build_syncer(settings).await {
+        Ok(syncer) => syncer,
+        Err(code) => return code,
+    };
+    let cancel = daemon::cancel_on_signal();
+    let request = SyncRequest {
+        trigger: Trigger::Once,
+        force_full: full,
+        allow_mass_delete,
+    };
+    let scopes = Scope::from_codes(&settings.business_codes);
+    let code = run_sync(
+        &syncer,
+        &scopes,
+        request,
+        LockPolicy::Wait(settings.lock_wait),
+        &cancel,
+    )
+    .await;
+    syncer.store.close().await;
+    code
+}
+
+/// One sync of every scope, reduced to an exit code.
+pub async fn run_sync(
+    syncer: &Syncer,
+    scopes: &[Scope],
+    request: SyncRequest,
+    policy: LockPolicy,
+    cancel: &CancellationToken,
+) -> u8 {
+    match syncer.sync_all(scopes, request, policy, cancel).await {
+        Ok(SyncAllOutcome::Ran(reports)) => combined_exit_code(reports.iter().map(|r| r.exit_code)),
+        Ok(SyncAllOutcome::Skipped) => EXIT_OK,
+        Err(e) => {
+            error!("{e}");
+            crate::outcome::judge(&Err(e)).exit_code
+        }
+    }
+}
+
+/// The store and the client a sync needs, or the exit code of what is missing.
+pub async fn build_syncer(settings: &Settings) -> Result<Syncer, u8> {
+    let key = settings.require_key().map_err(|e| {
+        eprintln!("xtrakit-sync: configuration error: {e}");
+        EXIT_CONFIG
+    })?;
+    let client = ApiClient::new(ClientSettings {
+        base_url: settings.base_url.clone(),
+        key: key.clone(),
+        request_timeout: settings.request_timeout,
+        max_retries: settings.max_retries,
+        max_response_bytes: settings.max_response_bytes,
+        retry_base_delay: std::time::Duration::from_secs(1),
+    })
+    .map_err(|e| {
+        eprintln!("xtrakit-sync: configuration error: {e}");
+        EXIT_CONFIG
+    })?;
+    let store = open_store(&settings.database).await?;
+    Ok(Syncer {
+        store,
+        client,
+        options: SyncOptions {
+            lookback_days: settings.lookback_days,
+            max_pages: settings.max_pages,
+            history: settings.history,
+            delete_guard_fraction: settings.delete_guard_fraction,
+        },
+        database: settings.database.clone(),
+    })
+}
+
+async fn open_store(path: &Path) -> Result<Store, u8> {
+    Store::open(path).await.map_err(|e| {
+        error!("{e}");
+        eprintln!("xtrakit-sync: {e}");
+        EXIT_DATABASE
+    })
+}

@@ -1,0 +1,88 @@
+//! The SQLite database: opening it the way a live analyst-facing file must be opened,
+//! embedded migrations, the page writer, the run log and the status queries.
+
+mod groups;
+mod runs;
+mod sql;
+mod status;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use tracing::instrument;
+
+pub use groups::{Deletion, PageCounts, PageWrite};
+pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
+pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
+
+/// How long a statement waits for another writer (an analyst's `BEGIN IMMEDIATE`, the
+/// other process's checkpoint) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot migrate database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// The database of one xtrakit-sync installation.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database. WAL lets analysts read while
+    /// a sync writes; `synchronous=NORMAL` is durable across process crashes in WAL mode.
+    #[instrument(skip_all, fields(path = %path.display()))]
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(open_err)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!()
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Store {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection, so that the `-wal` file is checkpointed and removed.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

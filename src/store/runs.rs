@@ -1,0 +1,223 @@
+//! The run log: `sync_runs`, `sync_log` and `sync_state`.
+
+use chrono::NaiveDateTime;
+use sqlx::{FromRow, SqliteConnection};
+use tracing::instrument;
+
+use super::{sql, Store, StoreError};
+use crate::domain::{format_timestamp, Mode, RunStatus, Scope, Trigger, Watermark};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One row of `sync_log`.
+#[derive(Clone, Debug)]
+pub struct LogEvent {
+    pub level: Level,
+    pub event: &'static str,
+    pub http_status: Option<u16>,
+    pub message: String,
+    /// JSON text; never the key.
+    pub detail: Option<String>,
+}
+
+impl LogEvent {
+    pub fn new(level: Level, event: &'static str, message: impl Into<String>) -> LogEvent {
+        LogEvent {
+            level,
+            event,
+            http_status: None,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    pub fn with_status(mut self, status: Option<u16>) -> LogEvent {
+        self.http_status = status;
+        self
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> LogEvent {
+        self.detail = Some(detail.to_string());
+        self
+    }
+}
+
+/// What a run row says when it opens.
+#[derive(Clone, Debug)]
+pub struct RunStart {
+    pub scope: Scope,
+    pub trigger: Trigger,
+    pub mode: Mode,
+    pub started_at: NaiveDateTime,
+    pub watermark_before: Option<Watermark>,
+}
+
+/// What a run row says when it closes. The counters were added page by page.
+#[derive(Clone, Debug)]
+pub struct RunEnd {
+    pub status: RunStatus,
+    pub finished_at: NaiveDateTime,
+    pub duration_ms: i64,
+    pub watermark_after: Option<Watermark>,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub full: bool,
+}
+
+/// A scope's row of `sync_state`.
+#[derive(Clone, Debug, Default, FromRow)]
+pub struct ScopeState {
+    pub watermark: Option<String>,
+    pub last_success_at: Option<String>,
+    pub last_full_sync_at: Option<String>,
+}
+
+impl ScopeState {
+    pub fn watermark(&self) -> Option<Watermark> {
+        self.watermark.as_deref().and_then(Watermark::parse)
+    }
+}
+
+impl Store {
+    #[instrument(skip_all, fields(scope = %scope))]
+    pub async fn load_state(&self, scope: &Scope) -> Result<ScopeState, StoreError> {
+        let state = sqlx::query_as::<_, ScopeState>(
+            "SELECT watermark, last_success_at, last_full_sync_at FROM sync_state WHERE scope = ?",
+        )
+        .bind(scope.key())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(state.unwrap_or_default())
+    }
+
+    /// Runs still `running` were left by a dead process: only ever called while holding the
+    /// sync lock, so a live sync in another process is never touched.
+    #[instrument(skip_all)]
+    pub async fn recover_interrupted(&self, now: NaiveDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sync_runs SET status = 'interrupted', finished_at = ?, \
+             error = coalesce(error, 'the process running this sync died; found by the next sync') \
+             WHERE status = 'running'",
+        )
+        .bind(format_timestamp(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    #[instrument(skip_all, fields(scope = %start.scope))]
+    pub async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError> {
+        let id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO sync_runs (started_at, trigger, mode, business_code, status, \
+             watermark_before) VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
+        )
+        .bind(format_timestamp(start.started_at))
+        .bind(start.trigger.as_str())
+        .bind(start.mode.as_str())
+        .bind(start.scope.business_code())
+        .bind(start.watermark_before.map(|w| w.to_string()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Closes the run and, on success, moves the scope's watermark in the same transaction:
+    /// a watermark never runs ahead of a finished run.
+    #[instrument(skip_all, fields(run_id))]
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        scope: &Scope,
+        end: &RunEnd,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let finished = format_timestamp(end.finished_at);
+        sqlx::query(
+            "UPDATE sync_runs SET status = ?, finished_at = ?, duration_ms = ?, \
+             watermark_after = ?, http_status = ?, error = ? WHERE id = ?",
+        )
+        .bind(end.status.as_str())
+        .bind(&finished)
+        .bind(end.duration_ms)
+        .bind(end.watermark_after.map(|w| w.to_string()))
+        .bind(end.http_status)
+        .bind(end.error.as_deref())
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        if end.status == RunStatus::Success {
+            sqlx::query(
+                "INSERT INTO sync_state (scope, business_code, watermark, last_success_at, \
+                 last_full_sync_at) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?4 END) \
+                 ON CONFLICT (scope) DO UPDATE SET watermark = excluded.watermark, \
+                 last_success_at = excluded.last_success_at, \
+                 last_full_sync_at = coalesce(excluded.last_full_sync_at, last_full_sync_at)",
+            )
+            .bind(scope.key())
+            .bind(scope.business_code())
+            .bind(end.watermark_after.map(|w| w.to_string()))
+            .bind(&finished)
+            .bind(end.full)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Logs events outside a page transaction (retries, failures, warnings at run end).
+    #[instrument(skip_all)]
+    pub async fn log_events(
+        &self,
+        run_id: Option<i64>,
+        at: NaiveDateTime,
+        events: &[LogEvent],
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        insert_events(&mut conn, run_id, at, events).await
+    }
+}
+
+/// Writes events in multi-row statements, so a page full of rejected records stays cheap.
+pub(super) async fn insert_events(
+    conn: &mut SqliteConnection,
+    run_id: Option<i64>,
+    at: NaiveDateTime,
+    events: &[LogEvent],
+) -> Result<(), StoreError> {
+    let at = format_timestamp(at);
+    for chunk in events.chunks(sql::ROWS_PER_STATEMENT) {
+        let text = sql::insert_log(chunk.len());
+        let mut query = sqlx::query(&text);
+        for e in chunk {
+            query = query
+                .bind(run_id)
+                .bind(&at)
+                .bind(e.level.as_str())
+                .bind(e.event)
+                .bind(e.http_status)
+                .bind(&e.message)
+                .bind(e.detail.as_deref());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

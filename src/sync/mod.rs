@@ -1,0 +1,265 @@
+//! One sync run of one scope, and a sync of every scope under the lock. `--once` and the
+//! daemon's ticks both come through [`Syncer::sync_all`]: there is one code path.
+
+mod events;
+mod pages;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, instrument, warn};
+
+use crate::api::ApiClient;
+use crate::domain::{now_utc, Mode, RunStatus, Scope, Trigger, Watermark};
+use crate::lock::{self, SyncLock};
+use crate::outcome::{judge, SyncError};
+use crate::store::{LogEvent, RunEnd, RunStart, Store};
+
+pub use pages::RunTally;
+
+/// The settings a run needs beyond the client and the store.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    pub lookback_days: u32,
+    pub max_pages: u32,
+    pub history: bool,
+    pub delete_guard_fraction: f64,
+}
+
+/// What was asked for: who triggered the sync, and whether it must be a full one.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncRequest {
+    pub trigger: Trigger,
+    pub force_full: bool,
+    pub allow_mass_delete: bool,
+}
+
+/// What to do when another sync holds the lock.
+#[derive(Clone, Copy, Debug)]
+pub enum LockPolicy {
+    /// `--once`: wait up to this long, then fail (exit 4).
+    Wait(Duration),
+    /// A scheduled tick: skip it, the next tick will come.
+    Skip,
+}
+
+/// How one scope's run ended.
+#[derive(Debug)]
+pub struct RunReport {
+    pub scope: Scope,
+    pub run_id: Option<i64>,
+    pub mode: Mode,
+    pub status: RunStatus,
+    pub exit_code: u8,
+    pub error: Option<String>,
+    pub tally: RunTally,
+}
+
+/// How a sync of every scope ended.
+#[derive(Debug)]
+pub enum SyncAllOutcome {
+    Ran(Vec<RunReport>),
+    /// `LockPolicy::Skip` and another sync held the lock.
+    Skipped,
+}
+
+pub struct Syncer {
+    pub store: Store,
+    pub client: ApiClient,
+    pub options: SyncOptions,
+    pub database: PathBuf,
+}
+
+impl Syncer {
+    /// Takes the lock, recovers runs left `running` by a dead process, then runs each scope
+    /// in turn. A failed scope does not stop the others; an interruption does.
+    #[instrument(skip_all, fields(trigger = request.trigger.as_str()))]
+    pub async fn sync_all(
+        &self,
+        scopes: &[Scope],
+        request: SyncRequest,
+        policy: LockPolicy,
+        cancel: &CancellationToken,
+    ) -> Result<SyncAllOutcome, SyncError> {
+        let Some(_lock) = self.take_lock(policy, cancel).await? else {
+            return Ok(SyncAllOutcome::Skipped);
+        };
+        let recovered = self.store.recover_interrupted(now_utc()).await?;
+        if recovered > 0 {
+            warn!(
+                recovered,
+                "marked runs left by a dead process as interrupted"
+            );
+        }
+        let mut reports = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            let report = self.sync_scope(*scope, request, cancel).await;
+            let stop = report.status == RunStatus::Interrupted;
+            reports.push(report);
+            if stop {
+                break;
+            }
+        }
+        Ok(SyncAllOutcome::Ran(reports))
+    }
+
+    async fn take_lock(
+        &self,
+        policy: LockPolicy,
+        cancel: &CancellationToken,
+    ) -> Result<Option<SyncLock>, SyncError> {
+        match policy {
+            LockPolicy::Skip => Ok(lock::try_acquire(&self.database)?),
+            LockPolicy::Wait(wait) => tokio::select! {
+                lock = lock::acquire(&self.database, wait) => Ok(Some(lock?)),
+                _ = cancel.cancelled() => Err(SyncError::Interrupted),
+            },
+        }
+    }
+
+    /// One run of one scope. Whatever happens is recorded in `sync_runs` (and `sync_log`);
+    /// the watermark moves only if every page arrived and was written.
+    #[instrument(skip_all, fields(scope = %scope))]
+    pub async fn sync_scope(
+        &self,
+        scope: Scope,
+        request: SyncRequest,
+        cancel: &CancellationToken,
+    ) -> RunReport {
+        let started = Instant::now();
+        let started_at = now_utc();
+        let mut report = RunReport {
+            scope,
+            run_id: None,
+            mode: Mode::Full,
+            status: RunStatus::Failed,
+            exit_code: 0,
+            error: None,
+            tally: RunTally::default(),
+        };
+        let state = match self.store.load_state(&scope).await {
+            Ok(state) => state,
+            Err(e) => return self.fail_early(report, e.into()),
+        };
+        let before = state.watermark();
+        report.mode = if request.force_full || before.is_none() {
+            Mode::Full
+        } else {
+            Mode::Incremental
+        };
+        let start = RunStart {
+            scope,
+            trigger: request.trigger,
+            mode: report.mode,
+            started_at,
+            watermark_before: before,
+        };
+        let run_id = match self.store.start_run(&start).await {
+            Ok(id) => id,
+            Err(e) => return self.fail_early(report, e.into()),
+        };
+        report.run_id = Some(run_id);
+        info!(run_id, mode = report.mode.as_str(), watermark = ?before.map(|w| w.to_string()), "sync started");
+        let mut run = pages::Run::new(self, run_id, &start, request);
+        let result = tokio::select! {
+            r = run.fetch_and_write() => r,
+            _ = cancel.cancelled() => Err(SyncError::Interrupted),
+        };
+        let result = match result {
+            Ok(()) => run.finish_pages().await,
+            Err(e) => Err(e),
+        };
+        run.flush_retries().await;
+        report.tally = run.tally.clone();
+        let url = run.current_url.as_ref().map(|u| u.to_string());
+        let after = Watermark::advance(before, run.tally.newest_updated_at, started_at);
+        let closing = Closing {
+            start: &start,
+            after,
+            elapsed: started.elapsed(),
+            url,
+        };
+        self.close_run(report, closing, result).await
+    }
+
+    /// Records the end of the run: its status, the failure event, and on success the new
+    /// watermark, all decided by [`judge`].
+    async fn close_run(
+        &self,
+        mut report: RunReport,
+        closing: Closing<'_>,
+        result: Result<(), SyncError>,
+    ) -> RunReport {
+        let Closing {
+            start,
+            after,
+            elapsed,
+            url,
+        } = closing;
+        let verdict = judge(&result);
+        let run_id = report.run_id.unwrap_or_default();
+        let success = verdict.status == RunStatus::Success;
+        let error = result.as_ref().err();
+        let end = RunEnd {
+            status: verdict.status,
+            finished_at: now_utc(),
+            duration_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+            watermark_after: if success {
+                after
+            } else {
+                start.watermark_before
+            },
+            http_status: error.and_then(events::http_status),
+            error: error.map(|e| e.to_string()),
+            full: report.mode == Mode::Full,
+        };
+        if let (Some((level, event)), Some(e)) = (verdict.event, error) {
+            let logged = events::failure(level, event, e, self.client.key(), url.as_deref());
+            if let Err(log_err) = self
+                .store
+                .log_events(Some(run_id), end.finished_at, &[logged])
+                .await
+            {
+                error!(error = %log_err, "could not log the failure");
+            }
+        }
+        let mut exit_code = verdict.exit_code;
+        if let Err(e) = self.store.finish_run(run_id, &start.scope, &end).await {
+            error!(error = %e, "could not record the end of the run");
+            exit_code = judge(&Err(e.into())).exit_code;
+        }
+        match &end.error {
+            None => {
+                info!(run_id, tally = ?report.tally, watermark = ?end.watermark_after.map(|w| w.to_string()), "sync succeeded")
+            }
+            Some(e) => {
+                error!(run_id, status = verdict.status.as_str(), error = %e, "sync did not succeed")
+            }
+        }
+        report.status = verdict.status;
+        report.exit_code = exit_code;
+        report.error = end.error;
+        report
+    }
+
+    fn fail_early(&self, mut report: RunReport, e: SyncError) -> RunReport {
+        error!(error = %e, "cannot start the run");
+        report.error = Some(e.to_string());
+        let verdict = judge(&Err(e));
+        report.status = verdict.status;
+        report.exit_code = verdict.exit_code;
+        report
+    }
+}
+
+/// What `close_run` needs to know about the run besides its result.
+struct Closing<'a> {
+    start: &'a RunStart,
+    after: Option<Watermark>,
+    elapsed: Duration,
+    url: Option<String>,
+}
+
+/// Events a run collects before it can write them.
+pub(crate) type Events = Vec<LogEvent>;
