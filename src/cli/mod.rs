@@ -112,7 +112,7 @@ pub async fn build_syncer(settings: &Settings) -> Result<Syncer, u8> {
         request_timeout: settings.request_timeout,
         max_retries: settings.max_retries,
         max_response_bytes: settings.max_response_bytes,
-        retry_base_delay: std::time::Duration::from_secs(1),
+        retry_base_delay: settings.retry_base_delay,
     })
     .map_err(|e| {
         eprintln!("xtrakit-sync: configuration error: {e}");

@@ -1,0 +1,242 @@
+//! The command line of SPEC section 3.
+//!
+//! Clap parses flags only. Environment variables are read by `config::Settings::resolve`,
+//! not by clap's `env` attribute, so precedence (flag > env > file > default) lives in one
+//! place and tests never depend on the process environment. The variables are listed in
+//! the help text instead.
+
+use std::path::PathBuf;
+
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Environment (a flag wins over its variable, a variable over the config file):
+  XTRAKIT_SYNC_CONFIG, XTRAKIT_DB, XTRAKIT_BASE_URL, XTRAKIT_API_KEY_FILE,
+  XTRAKIT_BUSINESS_CODES (\"1,2\"), XTRAKIT_SCHEDULE, XTRAKIT_FULL_SYNC_SCHEDULE (\"\" = off),
+  XTRAKIT_LOG_FORMAT, RUST_LOG (log level, default info)
+  XTRAKIT_API_KEY        the key itself (deliberately no flag: flags show in `ps`)
+  CREDENTIALS_DIRECTORY  systemd LoadCredential=; the key is read from xtrakit-api-key
+
+Exit codes: 0 success, 1 sync failed, 2 usage or configuration error, 3 authentication
+rejected, 4 database unusable or locked, 130 --once interrupted";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xtrakit-sync",
+    version,
+    about = "Keeps a local SQLite database in step with the xtrakit customer-groups API",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// One sync of every scope, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: a full run (no updated_at filter; deletions reconciled).
+    #[arg(long, requires = "once")]
+    pub full: bool,
+    /// With --once: lift the mass-deletion guard for this run.
+    #[arg(long, requires = "once")]
+    pub allow_mass_delete: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// The daemon: sync on schedule until SIGTERM/SIGINT (the default).
+    Run,
+    /// Per scope: watermark, last success, last run; recent runs; row counts.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create or upgrade the database, then exit.
+    Migrate,
+    /// Print the effective configuration (key redacted) and exit.
+    CheckConfig,
+}
+
+/// What the invocation asks for, with the flag combinations already checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Daemon,
+    Once { full: bool, allow_mass_delete: bool },
+    Status { json: bool },
+    Migrate,
+    CheckConfig,
+}
+
+/// Settings that may be given on the command line. All optional with no clap defaults:
+/// an absent flag must fall through to the environment, the file, then the default.
+/// `global` so they work before or after the subcommand.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file [env: XTRAKIT_SYNC_CONFIG]
+    #[arg(long, value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
+    /// SQLite database file [env: XTRAKIT_DB] [default: xtrakit.db]
+    #[arg(long = "db", value_name = "PATH", global = true)]
+    pub db: Option<PathBuf>,
+    /// API base URL [env: XTRAKIT_BASE_URL] [default: https://api.xtrakit.com]
+    #[arg(long, value_name = "URL", global = true)]
+    pub base_url: Option<String>,
+    /// File holding the API key [env: XTRAKIT_API_KEY_FILE]
+    #[arg(long, value_name = "PATH", global = true)]
+    pub api_key_file: Option<PathBuf>,
+    /// Sync only this business code; repeatable [env: XTRAKIT_BUSINESS_CODES]
+    #[arg(
+        long = "business-code",
+        value_name = "N",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub business_codes: Vec<i64>,
+    /// Incremental sync schedule, 5- or 6-field cron, UTC [env: XTRAKIT_SCHEDULE]
+    #[arg(long, value_name = "CRON", global = true)]
+    pub schedule: Option<String>,
+    /// Full sync schedule; "" turns it off [env: XTRAKIT_FULL_SYNC_SCHEDULE]
+    #[arg(long, value_name = "CRON", global = true)]
+    pub full_sync_schedule: Option<String>,
+    /// Log output format [env: XTRAKIT_LOG_FORMAT] [default: text]
+    #[arg(long, value_name = "FORMAT", global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+}
+
+impl Cli {
+    /// Parses the process arguments; on a usage error prints it and exits 2 (0 for
+    /// `--help` / `--version`), as clap does.
+    pub fn parse_args() -> Cli {
+        Cli::try_parse_args_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses and checks what clap's derive cannot express: `--once` belongs to the sync,
+    /// so combining it with `status`, `migrate` or `check-config` is a usage error rather
+    /// than a silently ignored flag.
+    pub fn try_parse_args_from<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = Cli::try_parse_from(args)?;
+        let other = match &cli.command {
+            Some(Command::Status { .. }) => Some("status"),
+            Some(Command::Migrate) => Some("migrate"),
+            Some(Command::CheckConfig) => Some("check-config"),
+            Some(Command::Run) | None => None,
+        };
+        if let (true, Some(name)) = (cli.once, other) {
+            let message = format!("--once cannot be used with the `{name}` command");
+            return Err(Cli::command().error(ErrorKind::ArgumentConflict, message));
+        }
+        Ok(cli)
+    }
+
+    pub fn action(&self) -> Action {
+        match &self.command {
+            _ if self.once => Action::Once {
+                full: self.full,
+                allow_mass_delete: self.allow_mass_delete,
+            },
+            None | Some(Command::Run) => Action::Daemon,
+            Some(Command::Status { json }) => Action::Status { json: *json },
+            Some(Command::Migrate) => Action::Migrate,
+            Some(Command::CheckConfig) => Action::CheckConfig,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_args_from(std::iter::once("xtrakit-sync").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_runs_the_daemon() {
+        assert_eq!(parse(&[]).unwrap().action(), Action::Daemon);
+        assert_eq!(parse(&["run"]).unwrap().action(), Action::Daemon);
+    }
+
+    #[test]
+    fn once_with_full_and_mass_delete_is_a_one_shot_sync() {
+        let cli = parse(&["--once", "--full", "--allow-mass-delete"]).unwrap();
+        let expected = Action::Once {
+            full: true,
+            allow_mass_delete: true,
+        };
+        assert_eq!(cli.action(), expected);
+    }
+
+    #[test]
+    fn full_or_allow_mass_delete_without_once_is_a_usage_error() {
+        for flag in ["--full", "--allow-mass-delete"] {
+            let err = parse(&[flag]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{flag}");
+        }
+    }
+
+    #[test]
+    fn once_with_another_command_is_a_usage_error() {
+        for cmd in ["status", "migrate", "check-config"] {
+            let err = parse(&["--once", cmd]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{cmd}");
+        }
+    }
+
+    #[test]
+    fn status_takes_json() {
+        let cli = parse(&["status", "--json"]).unwrap();
+        assert_eq!(cli.action(), Action::Status { json: true });
+    }
+
+    #[test]
+    fn config_flags_work_before_and_after_the_subcommand() {
+        let before = parse(&["--db", "a.db", "check-config"]).unwrap();
+        let after = parse(&["check-config", "--db", "a.db"]).unwrap();
+        assert_eq!(before.config.db, Some(PathBuf::from("a.db")));
+        assert_eq!(after.config.db, Some(PathBuf::from("a.db")));
+        assert_eq!(after.action(), Action::CheckConfig);
+    }
+
+    #[test]
+    fn business_code_is_repeatable_and_comma_separated() {
+        let cli = parse(&["--business-code", "1", "--business-code", "2,3"]).unwrap();
+        assert_eq!(cli.config.business_codes, vec![1, 2, 3]);
+        assert!(parse(&["--business-code", "x"]).is_err());
+    }
+
+    #[test]
+    fn empty_full_sync_schedule_flag_is_accepted() {
+        let cli = parse(&["--full-sync-schedule", ""]).unwrap();
+        assert_eq!(cli.config.full_sync_schedule.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn there_is_no_flag_for_the_key_itself() {
+        assert!(parse(&["--api-key", "secret"]).is_err());
+    }
+
+    #[test]
+    fn log_format_flag_accepts_only_text_and_json() {
+        assert!(parse(&["--log-format", "json"]).is_ok());
+        assert_eq!(parse(&["--log-format", "xml"]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn absent_flags_stay_unset() {
+        let cli = parse(&[]).unwrap();
+        assert!(cli.config.db.is_none() && cli.config.schedule.is_none());
+        assert!(cli.config.business_codes.is_empty());
+    }
+}
