@@ -1,0 +1,156 @@
+//! `/_fake/...` endpoints: drive a running fake from curl or a script, without auth.
+//!
+//! - `POST /_fake/generate?n=N`: replace the dataset with groups 1..=N
+//! - `POST /_fake/update?count=N` or `?fraction=F`: touch groups spread over the ids, now (UTC)
+//! - `POST /_fake/delete?count=N`: remove the N highest ids
+//! - `POST /_fake/fault?kind=K&times=T`: queue a fault T times (default 1); kinds: `pass`,
+//!   `status` (`status`, `body`, `retry_after`), `body401` (`error`), `slow` (`ms`), `html`
+//!   (`status`), `invalid-json`, `truncated`, `oversized` (`bytes`, `content_length`),
+//!   `redirect` (`location`)
+//! - `POST /_fake/key?value=KEY`: require this key; no or empty value accepts any key
+//! - `GET /_fake/stats`: record and request counts
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::server::json;
+use super::timestamps::format_ts;
+use super::{lock, Fault, Shared};
+
+type Params = Query<HashMap<String, String>>;
+
+/// Each handler's outcome: the JSON answer, or what was wrong with the request.
+type Answer = Result<String, String>;
+
+pub(super) async fn generate(State(shared): State<Arc<Shared>>, Query(q): Params) -> Response {
+    reply((|| {
+        let n: usize = param(&q, "n", None)?;
+        let mut st = shared.state();
+        let super::State { cfg, data } = &mut *st;
+        data.generate(n, &cfg.business_codes);
+        Ok(format!("{{\"groups\":{n}}}"))
+    })())
+}
+
+pub(super) async fn update(State(shared): State<Arc<Shared>>, Query(q): Params) -> Response {
+    reply((|| {
+        let now = chrono::Utc::now().timestamp();
+        let mut st = shared.state();
+        let count = if q.contains_key("fraction") {
+            let f: f64 = param(&q, "fraction", None)?;
+            (f.clamp(0.0, 1.0) * st.data.group_len() as f64).round() as usize
+        } else {
+            param(&q, "count", None)?
+        };
+        let ids = st.data.spread_ids(count);
+        st.data.update(&ids, now);
+        let (n, stamp) = (ids.len(), format_ts(now));
+        Ok(format!("{{\"updated\":{n},\"updated_at\":\"{stamp}\"}}"))
+    })())
+}
+
+pub(super) async fn delete(State(shared): State<Arc<Shared>>, Query(q): Params) -> Response {
+    reply((|| {
+        let count: usize = param(&q, "count", None)?;
+        let mut st = shared.state();
+        let ids = st.data.highest_ids(count);
+        st.data.remove(&ids);
+        let (n, left) = (ids.len(), st.data.len());
+        Ok(format!("{{\"deleted\":{n},\"groups\":{left}}}"))
+    })())
+}
+
+pub(super) async fn fault(State(shared): State<Arc<Shared>>, Query(q): Params) -> Response {
+    reply((|| {
+        let fault = parse_fault(&q)?;
+        let times: usize = param(&q, "times", Some(1))?;
+        let mut queue = lock(&shared.faults);
+        queue.extend(std::iter::repeat_n(fault, times));
+        Ok(format!(
+            "{{\"queued\":{times},\"pending\":{}}}",
+            queue.len()
+        ))
+    })())
+}
+
+pub(super) async fn key(State(shared): State<Arc<Shared>>, Query(q): Params) -> Response {
+    let value = q.get("value").map(|v| v.trim()).filter(|v| !v.is_empty());
+    shared.state().cfg.api_key = value.map(str::to_owned);
+    let mode = if value.is_some() { "fixed" } else { "any" };
+    reply(Ok(format!("{{\"api_key\":\"{mode}\"}}")))
+}
+
+pub(super) async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let groups = shared.state().data.len();
+    let requests = lock(&shared.requests).len();
+    let pending = lock(&shared.faults).len();
+    reply(Ok(format!(
+        "{{\"groups\":{groups},\"requests\":{requests},\"pending_faults\":{pending}}}"
+    )))
+}
+
+fn parse_fault(q: &HashMap<String, String>) -> Result<Fault, String> {
+    let text = |name: &str, default: &str| q.get(name).cloned().unwrap_or_else(|| default.into());
+    let kind = q.get("kind").map(String::as_str).unwrap_or("");
+    let fault = match kind {
+        "pass" => Fault::Pass,
+        "status" => Fault::Status {
+            status: param(q, "status", Some(500))?,
+            body: text(
+                "body",
+                "{\"status\":500,\"error\":\"Internal Server Error\"}",
+            ),
+            retry_after: q.get("retry_after").cloned(),
+        },
+        "body401" => Fault::BodyStatus {
+            status: 401,
+            error: text("error", "Unauthorized: Invalid API Key"),
+        },
+        "slow" => Fault::Slow {
+            delay: Duration::from_millis(param(q, "ms", Some(5000))?),
+        },
+        "html" => Fault::Html {
+            status: param(q, "status", Some(502))?,
+        },
+        "invalid-json" => Fault::InvalidJson,
+        "truncated" => Fault::Truncated,
+        "oversized" => Fault::Oversized {
+            bytes: param(q, "bytes", Some(300 << 20))?,
+            content_length: param(q, "content_length", Some(true))?,
+        },
+        "redirect" => Fault::Redirect {
+            location: text("location", "http://example.invalid/"),
+        },
+        other => return Err(format!("unknown fault kind {other:?}")),
+    };
+    Ok(fault)
+}
+
+/// A typed query parameter; without a default, a missing one is an error.
+fn param<T: FromStr>(
+    q: &HashMap<String, String>,
+    name: &str,
+    default: Option<T>,
+) -> Result<T, String> {
+    match (q.get(name), default) {
+        (Some(v), _) => v.trim().parse().map_err(|_| format!("bad {name}: {v:?}")),
+        (None, Some(d)) => Ok(d),
+        (None, None) => Err(format!("missing {name}")),
+    }
+}
+
+fn reply(answer: Answer) -> Response {
+    match answer {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(message) => {
+            let message = serde_json::to_string(&message).unwrap_or_else(|_| "\"\"".into());
+            json(StatusCode::BAD_REQUEST, format!("{{\"error\":{message}}}"))
+        }
+    }
+}

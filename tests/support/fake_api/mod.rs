@@ -1,0 +1,373 @@
+//! An in-process fake of the xtrakit customer-groups API, served over real HTTP on loopback.
+//!
+//! Shared by the integration tests, the benchmark and `examples/fake_api.rs`; each includes
+//! this file with `#[path]`, so not every includer uses every item.
+//!
+//! The fake serves `GET /api/v1/customer-groups` in every envelope shape and pagination style
+//! the daemon must tolerate (SPEC section 2), can be told to misbehave one request at a time
+//! (`push_fault`), and records every API request so tests can check what the daemon sent.
+//! Control endpoints under `/_fake/` drive it from outside (see `control.rs`).
+#![allow(dead_code)]
+
+mod control;
+mod dataset;
+mod faults;
+mod render;
+mod server;
+mod timestamps;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use dataset::Dataset;
+
+/// The one path the fake serves as the API.
+pub const API_PATH: &str = "/api/v1/customer-groups";
+
+/// Where the records sit in a success body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `data.groups = [..]`
+    Array,
+    /// `data.groups = {"0":{..},"1":{..}}`: PHP's encoding of a sparse array; keys are the
+    /// records' positions in the whole result, so page 2 does not start at "0".
+    ObjectMap,
+    /// `data.groups = {..}`: only the page's first record (the documented sample's shape).
+    Single,
+    /// `data = [..]`
+    DataArray,
+}
+
+/// How a response says there is more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pagination {
+    /// No pagination fields. With `per_page > 0` the fake still serves only one page per
+    /// request, which simulates an API that silently truncates.
+    None,
+    NextUrl {
+        location: LinkLocation,
+        absolute: bool,
+    },
+    Numbered {
+        location: MetaLocation,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkLocation {
+    /// `next_page_url` at the top level.
+    TopLevel,
+    /// `data.next_page_url` (top level under `Shape::DataArray`, where `data` is an array).
+    InData,
+    /// `meta.next_page_url`
+    InMeta,
+    /// `links.next`
+    LinksNext,
+}
+
+/// Where `current_page`, `last_page`, `per_page` and `total` sit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaLocation {
+    TopLevel,
+    /// Inside `data` (top level under `Shape::DataArray`).
+    InData,
+    InMeta,
+}
+
+/// What the body's `message` announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageCount {
+    /// `"Groups found: N"`, N being the total of matching records over all pages.
+    Real,
+    /// `"Groups found: n"` whatever was served: a lying count.
+    Fixed(usize),
+    /// No `message` at all.
+    Omit,
+}
+
+/// One misbehaviour, applied to one API request (after auth).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Serve normally: lets a test fail only a later request.
+    Pass,
+    Status {
+        status: u16,
+        body: String,
+        retry_after: Option<String>,
+    },
+    /// HTTP 200 whose JSON says `{"status":..,"error":..}`.
+    BodyStatus { status: i64, error: String },
+    /// HTTP 200 with a body cut in the middle of the JSON.
+    InvalidJson,
+    /// A `text/html` error page.
+    Html { status: u16 },
+    /// A 200 whose body stops mid-way: the connection is aborted before `Content-Length`.
+    Truncated,
+    /// Wait before sending the headers, then serve normally.
+    Slow { delay: Duration },
+    /// A valid JSON body of exactly `bytes` bytes (mostly padding), sent in chunks.
+    Oversized { bytes: usize, content_length: bool },
+    /// 302 to `location`.
+    Redirect { location: String },
+    /// Any literal response.
+    Raw {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+}
+
+/// One request to the API path, as it arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub path: String,
+    /// Decoded query pairs, in order.
+    pub query: Vec<(String, String)>,
+    pub authorization: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl RecordedRequest {
+    /// The first value of query parameter `name`.
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeOptions {
+    /// `None`: any Bearer token is accepted, but the header is still required.
+    pub api_key: Option<String>,
+    pub shape: Shape,
+    pub pagination: Pagination,
+    /// Records per page; 0 serves everything in one response.
+    pub per_page: usize,
+    /// Assigned round robin to generated groups; empty leaves `business_code` out of records.
+    pub business_codes: Vec<i64>,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Groups generated at start (ids 1..=groups).
+    pub groups: usize,
+    /// Varies the generated timestamps; the same seed gives the same bytes.
+    pub seed: u64,
+    pub honour_updated_at_filter: bool,
+    pub message_count: MessageCount,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        Self {
+            api_key: Some("test-key".into()),
+            shape: Shape::Array,
+            pagination: Pagination::None,
+            per_page: 0,
+            business_codes: vec![1],
+            port: 0,
+            groups: 0,
+            seed: 0,
+            honour_updated_at_filter: true,
+            message_count: MessageCount::Real,
+        }
+    }
+}
+
+/// The settings a running fake can change.
+struct Config {
+    api_key: Option<String>,
+    shape: Shape,
+    pagination: Pagination,
+    per_page: usize,
+    business_codes: Vec<i64>,
+    honour_filter: bool,
+    message_count: MessageCount,
+}
+
+struct State {
+    cfg: Config,
+    data: Dataset,
+}
+
+/// What the server task and every handle share.
+struct Shared {
+    base_url: String,
+    state: Mutex<State>,
+    faults: Mutex<VecDeque<Fault>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+}
+
+/// A poisoned lock only means a test panicked elsewhere; the data is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Handle to a running fake; clones share it, and the server stops when the last is dropped.
+#[derive(Clone)]
+pub struct FakeApi {
+    shared: Arc<Shared>,
+    stop: Arc<StopOnDrop>,
+}
+
+struct StopOnDrop {
+    token: CancellationToken,
+    _guard: DropGuard,
+}
+
+impl FakeApi {
+    /// Binds 127.0.0.1:`opts.port` and serves on the current tokio runtime.
+    pub async fn start(opts: FakeOptions) -> std::io::Result<FakeApi> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
+        let addr = listener.local_addr()?;
+        let mut data = Dataset::new(opts.seed);
+        data.generate(opts.groups, &opts.business_codes);
+        let cfg = Config {
+            api_key: opts.api_key,
+            shape: opts.shape,
+            pagination: opts.pagination,
+            per_page: opts.per_page,
+            business_codes: opts.business_codes,
+            honour_filter: opts.honour_updated_at_filter,
+            message_count: opts.message_count,
+        };
+        let shared = Arc::new(Shared {
+            base_url: format!("http://{addr}"),
+            state: Mutex::new(State { cfg, data }),
+            faults: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(Vec::new()),
+        });
+        let token = CancellationToken::new();
+        server::spawn(listener, shared.clone(), token.clone());
+        let stop = StopOnDrop {
+            token: token.clone(),
+            _guard: token.drop_guard(),
+        };
+        Ok(FakeApi {
+            shared,
+            stop: Arc::new(stop),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The full URL of the API endpoint.
+    pub fn api_url(&self) -> String {
+        format!("{}{API_PATH}", self.shared.base_url)
+    }
+
+    /// Stops accepting connections; requests in flight get a short grace period.
+    pub fn shutdown(&self) {
+        self.stop.token.cancel();
+    }
+
+    /// Replaces the whole dataset (raw records included) with groups 1..=n.
+    pub fn generate(&self, n: usize) {
+        let mut st = self.shared.state();
+        let State { cfg, data } = &mut *st;
+        data.generate(n, &cfg.business_codes);
+    }
+
+    /// Inserts or replaces one ordinary group. `updated_at` is `YYYY-MM-DD HH:MM:SS` (a `T`,
+    /// a `Z` or a bare date also do); anything else panics: use `put_raw` for bad timestamps.
+    pub fn put_group(&self, id: i64, business_code: i64, name: &str, updated_at: &str) {
+        let updated = timestamps::parse_ts(updated_at)
+            .unwrap_or_else(|| panic!("put_group: bad updated_at {updated_at:?}, use put_raw"));
+        self.shared
+            .state()
+            .data
+            .put_group(id, business_code, name, updated);
+    }
+
+    /// Adds a verbatim record. An object with a positive integer `id` replaces that id and
+    /// sorts in; anything else is emitted after the groups of the last page. Filters skip a
+    /// raw record only on a field it has and that parses.
+    pub fn put_raw(&self, raw_json: &str) {
+        self.shared.state().data.put_raw(raw_json);
+    }
+
+    /// Bumps the version (seen in name and description) and `updated_at` of these ids.
+    pub fn update_groups(&self, ids: &[i64], updated_at: &str) {
+        let updated = timestamps::parse_ts(updated_at)
+            .unwrap_or_else(|| panic!("update_groups: bad updated_at {updated_at:?}"));
+        self.shared.state().data.update(ids, updated);
+    }
+
+    /// Updates `round(fraction * groups)` ids spread evenly over the dataset; returns them.
+    pub fn update_fraction(&self, fraction: f64, updated_at: &str) -> Vec<i64> {
+        let updated = timestamps::parse_ts(updated_at)
+            .unwrap_or_else(|| panic!("update_fraction: bad updated_at {updated_at:?}"));
+        let mut st = self.shared.state();
+        let count = (fraction.clamp(0.0, 1.0) * st.data.group_len() as f64).round() as usize;
+        let ids = st.data.spread_ids(count);
+        st.data.update(&ids, updated);
+        ids
+    }
+
+    pub fn remove_groups(&self, ids: &[i64]) {
+        self.shared.state().data.remove(ids);
+    }
+
+    /// Number of records served by an unfiltered sync (raw records included).
+    pub fn group_count(&self) -> usize {
+        self.shared.state().data.len()
+    }
+
+    pub fn set_shape(&self, s: Shape) {
+        self.shared.state().cfg.shape = s;
+    }
+
+    pub fn set_pagination(&self, p: Pagination, per_page: usize) {
+        let mut st = self.shared.state();
+        st.cfg.pagination = p;
+        st.cfg.per_page = per_page;
+    }
+
+    /// `None`: any Bearer token passes (the header is still required).
+    pub fn set_api_key(&self, key: Option<&str>) {
+        self.shared.state().cfg.api_key = key.map(str::to_owned);
+    }
+
+    /// `false` simulates an API that ignores `updated_at` and returns everything.
+    pub fn honour_updated_at_filter(&self, yes: bool) {
+        self.shared.state().cfg.honour_filter = yes;
+    }
+
+    pub fn set_message_count(&self, m: MessageCount) {
+        self.shared.state().cfg.message_count = m;
+    }
+
+    /// Queues a fault; each API request that passes auth consumes one, oldest first.
+    pub fn push_fault(&self, f: Fault) {
+        lock(&self.shared.faults).push_back(f);
+    }
+
+    pub fn pending_faults(&self) -> usize {
+        lock(&self.shared.faults).len()
+    }
+
+    /// Every request to the API path so far (control endpoints excluded), in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.requests).len()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+}

@@ -1,0 +1,190 @@
+//! The axum server: routing, the API handler (record, auth, fault, data) and its lifecycle.
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use super::dataset::Filter;
+use super::timestamps;
+use super::{control, faults, lock, render, Fault, RecordedRequest, Shared, API_PATH};
+
+/// How long requests in flight may finish after shutdown before the server is dropped:
+/// a queued `Slow` fault must not keep a finished test waiting.
+const GRACE: Duration = Duration::from_millis(300);
+
+pub(super) fn spawn(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
+    let app = Router::new()
+        .route(API_PATH, get(api))
+        .route("/_fake/generate", post(control::generate))
+        .route("/_fake/update", post(control::update))
+        .route("/_fake/delete", post(control::delete))
+        .route("/_fake/fault", post(control::fault))
+        .route("/_fake/key", post(control::key))
+        .route("/_fake/stats", get(control::stats))
+        .with_state(shared);
+    let serve = axum::serve(listener, app)
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .into_future();
+    tokio::spawn(async move {
+        let deadline = async {
+            stop.cancelled().await;
+            tokio::time::sleep(GRACE).await;
+        };
+        tokio::select! {
+            _ = serve => {}
+            _ = deadline => {}
+        }
+    });
+}
+
+async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let rec = record(&req);
+    lock(&shared.requests).push(rec.clone());
+    if let Some(denied) = check_auth(&shared, req.headers()) {
+        return denied;
+    }
+    let fault = lock(&shared.faults).pop_front();
+    if let Some(Fault::Slow { delay }) = &fault {
+        tokio::time::sleep(*delay).await;
+    }
+    match fault.and_then(faults::respond) {
+        Some(resp) => resp,
+        None => serve_data(&shared, &req),
+    }
+}
+
+fn record(req: &Request) -> RecordedRequest {
+    let text = |name: header::HeaderName| {
+        let value = req.headers().get(name)?;
+        Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+    };
+    RecordedRequest {
+        path: req.uri().path().to_owned(),
+        query: parse_query(req.uri().query().unwrap_or("")),
+        authorization: text(header::AUTHORIZATION),
+        user_agent: text(header::USER_AGENT),
+    }
+}
+
+/// The API's own wording for both failures, with HTTP 401.
+fn check_auth(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let token = value
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty());
+    let error = match (token, shared.state().cfg.api_key.as_deref()) {
+        (None, _) => "Unauthorized: Missing Bearer Token",
+        (Some(got), Some(want)) if got != want => "Unauthorized: Invalid API Key",
+        _ => return None,
+    };
+    let body = format!("{{\"status\":401,\"error\":\"{error}\"}}");
+    Some(json(StatusCode::UNAUTHORIZED, body))
+}
+
+fn serve_data(shared: &Shared, req: &Request) -> Response {
+    let query = parse_query(req.uri().query().unwrap_or(""));
+    let value = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
+    let mut st = shared.state();
+    let filter = Filter {
+        business_code: value("business_code").and_then(|v| v.parse().ok()),
+        since: value("updated_at")
+            .and_then(timestamps::parse_ts)
+            .filter(|_| st.cfg.honour_filter),
+    };
+    let page = value("page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let per_page = st.cfg.per_page;
+    let info = st.data.page(filter, page, per_page);
+    let next = (page < info.last_page).then(|| next_url(shared, req, page + 1, &st.cfg));
+    let body = render::page(&st.data, &info, &st.cfg, next.as_deref());
+    drop(st);
+    json(StatusCode::OK, body)
+}
+
+/// Same path and query, `page` replaced; the query text is kept as sent, so encodings
+/// survive the round trip.
+fn next_url(shared: &Shared, req: &Request, page: usize, cfg: &super::Config) -> String {
+    let mut query: Vec<&str> = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|part| !part.is_empty() && part.split('=').next() != Some("page"))
+        .collect();
+    let page_param = format!("page={page}");
+    query.push(&page_param);
+    let absolute = matches!(
+        cfg.pagination,
+        super::Pagination::NextUrl { absolute: true, .. }
+    );
+    let origin = if absolute {
+        shared.base_url.as_str()
+    } else {
+        ""
+    };
+    format!("{origin}{}?{}", req.uri().path(), query.join("&"))
+}
+
+pub(super) fn json(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body),
+    )
+        .into_response()
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
+pub(super) fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
