@@ -59,7 +59,10 @@ fn values(s: &Settings) -> Vec<(&'static str, Value)> {
         ("lookback_days", int(s.lookback_days.into())),
         ("request_timeout_secs", int(s.request_timeout.as_secs())),
         ("max_retries", int(s.max_retries.into())),
-        ("retry_base_delay_ms", int(s.retry_base_delay.as_millis() as u64)),
+        (
+            "retry_base_delay_ms",
+            int(s.retry_base_delay.as_millis() as u64),
+        ),
         ("max_pages", int(s.max_pages.into())),
         ("max_response_bytes", int(s.max_response_bytes)),
         ("lock_wait_secs", int(s.lock_wait.as_secs())),

@@ -13,9 +13,17 @@ async fn first_sync_is_full_and_stores_every_group() {
     assert_eq!(report.mode, Mode::Full);
     assert_eq!(app.live_groups().await, 25);
     assert_eq!(app.scalar("SELECT inserted FROM sync_runs").await, 25);
-    assert_eq!(app.scalar("SELECT count(*) FROM customer_group_history WHERE change = 'insert'").await, 25);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM customer_group_history WHERE change = 'insert'")
+            .await,
+        25
+    );
     let first = app.api.requests().remove(0);
-    assert_eq!(first.query_value("updated_at"), None, "a first run is unfiltered");
+    assert_eq!(
+        first.query_value("updated_at"),
+        None,
+        "a first run is unfiltered"
+    );
     assert_eq!(first.authorization.as_deref(), Some("Bearer test-key"));
     assert!(app.watermark().await.is_some());
 }
@@ -26,13 +34,24 @@ async fn stored_row_keeps_the_record_exactly_as_sent() {
 
     app.sync().await;
 
-    let raw = app.text("SELECT raw_json FROM customer_groups WHERE id = 1").await.unwrap();
+    let raw = app
+        .text("SELECT raw_json FROM customer_groups WHERE id = 1")
+        .await
+        .unwrap();
     let value: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(value["id"], 1);
-    assert!(value.get("tier").is_some(), "unknown fields are kept: {raw}");
-    let name = app.text("SELECT group_name FROM customer_groups WHERE id = 1").await;
+    assert!(
+        value.get("tier").is_some(),
+        "unknown fields are kept: {raw}"
+    );
+    let name = app
+        .text("SELECT group_name FROM customer_groups WHERE id = 1")
+        .await;
     assert_eq!(name.as_deref(), value["group_name"].as_str());
-    let updated = app.text("SELECT updated_at FROM customer_groups WHERE id = 1").await.unwrap();
+    let updated = app
+        .text("SELECT updated_at FROM customer_groups WHERE id = 1")
+        .await
+        .unwrap();
     assert_eq!(updated, value["updated_at"].as_str().unwrap());
 }
 
@@ -52,7 +71,10 @@ async fn incremental_run_sends_the_watermark_date_less_lookback_and_counts_chang
     let sent = app.api.requests().remove(0);
     let expected = chrono::NaiveDate::parse_from_str(&watermark[..10], "%Y-%m-%d").unwrap()
         - chrono::Duration::days(1);
-    assert_eq!(sent.query_value("updated_at"), Some(expected.to_string().as_str()));
+    assert_eq!(
+        sent.query_value("updated_at"),
+        Some(expected.to_string().as_str())
+    );
     let (inserted, updated) = (report.tally.inserted, report.tally.updated);
     assert_eq!((inserted, updated), (1, 2));
     assert_eq!(app.live_groups().await, 11);
@@ -71,28 +93,48 @@ async fn run_with_nothing_new_writes_no_group_row() {
     let app = spawn_app(50).await;
     app.sync().await;
     let before = app.snapshot().await;
-    let history_before = app.scalar("SELECT count(*) FROM customer_group_history").await;
+    let history_before = app
+        .scalar("SELECT count(*) FROM customer_group_history")
+        .await;
 
-    let report = app.sync_with(Ask { full: true, ..Ask::default() }).await;
+    let report = app
+        .sync_with(Ask {
+            full: true,
+            ..Ask::default()
+        })
+        .await;
 
     assert_eq!(report.status, RunStatus::Success);
     assert_eq!(report.tally.unchanged, 50);
-    assert_eq!(report.tally.inserted + report.tally.updated + report.tally.restored, 0);
-    assert_eq!(app.snapshot().await, before, "last_changed_at and raw_json untouched");
-    let history_after = app.scalar("SELECT count(*) FROM customer_group_history").await;
+    assert_eq!(
+        report.tally.inserted + report.tally.updated + report.tally.restored,
+        0
+    );
+    assert_eq!(
+        app.snapshot().await,
+        before,
+        "last_changed_at and raw_json untouched"
+    );
+    let history_after = app
+        .scalar("SELECT count(*) FROM customer_group_history")
+        .await;
     assert_eq!(history_after, history_before);
 }
 
 #[tokio::test]
 async fn watermark_never_passes_the_run_start() {
     let app = spawn_app(3).await;
-    app.api.put_group(99, 1, "From the future", "2099-01-01 00:00:00");
+    app.api
+        .put_group(99, 1, "From the future", "2099-01-01 00:00:00");
 
     let report = app.sync().await;
 
     assert_eq!(report.status, RunStatus::Success);
     let watermark = app.watermark().await.unwrap();
     let started = app.text("SELECT started_at FROM sync_runs").await.unwrap();
-    assert!(watermark <= started, "watermark {watermark} is after the run start {started}");
+    assert!(
+        watermark <= started,
+        "watermark {watermark} is after the run start {started}"
+    );
     assert_eq!(app.live_groups().await, 4, "the future record is stored");
 }
