@@ -141,7 +141,8 @@ impl TestApp {
     }
 
     pub async fn live_groups(&self) -> i64 {
-        self.scalar("SELECT count(*) FROM customer_groups WHERE deleted_at IS NULL").await
+        self.scalar("SELECT count(*) FROM customer_groups WHERE deleted_at IS NULL")
+            .await
     }
 
     pub async fn events(&self, event: &str) -> i64 {
@@ -156,7 +157,8 @@ impl TestApp {
     }
 
     pub async fn watermark(&self) -> Option<String> {
-        self.text("SELECT (SELECT watermark FROM sync_state WHERE scope = 'all')").await
+        self.text("SELECT (SELECT watermark FROM sync_state WHERE scope = 'all')")
+            .await
     }
 
     /// The whole `customer_groups` table as text, to prove a failure changed nothing.
