@@ -231,7 +231,24 @@ impl Syncer {
         }
         match &end.error {
             None => {
-                info!(run_id, tally = ?report.tally, watermark = ?end.watermark_after.map(|w| w.to_string()), "sync succeeded")
+                let t = &report.tally;
+                let watermark = end
+                    .watermark_after
+                    .map(|w| w.to_string())
+                    .unwrap_or_default();
+                info!(
+                    run_id,
+                    pages = t.pages,
+                    received = t.received,
+                    inserted = t.inserted,
+                    updated = t.updated,
+                    unchanged = t.unchanged,
+                    rejected = t.rejected,
+                    deleted = t.deleted,
+                    restored = t.restored,
+                    %watermark,
+                    "sync succeeded"
+                )
             }
             Some(e) => {
                 error!(run_id, status = verdict.status.as_str(), error = %e, "sync did not succeed")
