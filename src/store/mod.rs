@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 use tracing::instrument;
 
 pub use groups::{Deletion, PageCounts, PageWrite};
@@ -61,6 +61,7 @@ impl Store {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(|conn, _meta| Box::pin(keep_wal_files(conn)))
             .connect_with(options)
             .await
             .map_err(open_err)?;
@@ -84,5 +85,32 @@ impl Store {
     /// Closes every connection, so that the `-wal` file is checkpointed and removed.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Keeps `-wal` and `-shm` when the last connection closes. Analysts read the database with
+/// read-only access to a directory they cannot write; without these files SQLite would have
+/// to create them, and their reads would fail whenever the daemon is idle or stopped.
+async fn keep_wal_files(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    use libsqlite3_sys::{sqlite3_file_control, SQLITE_FCNTL_PERSIST_WAL, SQLITE_OK};
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    let mut on: std::ffi::c_int = 1;
+    // SAFETY: `db` is this connection's open handle, locked for the duration of the call;
+    // "main" is a NUL-terminated schema name; PERSIST_WAL reads and writes one int.
+    let rc = unsafe {
+        sqlite3_file_control(
+            db,
+            c"main".as_ptr(),
+            SQLITE_FCNTL_PERSIST_WAL,
+            (&mut on as *mut std::ffi::c_int).cast(),
+        )
+    };
+    if rc == SQLITE_OK {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol(format!(
+            "cannot keep the WAL files (sqlite3_file_control returned {rc})"
+        )))
     }
 }

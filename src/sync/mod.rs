@@ -250,6 +250,9 @@ impl Syncer {
                     "sync succeeded"
                 )
             }
+            Some(e) if verdict.status == RunStatus::Interrupted => {
+                warn!(run_id, status = verdict.status.as_str(), error = %e, "sync interrupted")
+            }
             Some(e) => {
                 error!(run_id, status = verdict.status.as_str(), error = %e, "sync did not succeed")
             }

@@ -1,6 +1,7 @@
-//! The daemon: scheduled ticks, signals and systemd notification. (Scheduler to come.)
+//! SIGINT and SIGTERM become one cancellation token that every sync watches.
 
 use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 /// Cancels the token on the first SIGINT or SIGTERM.
 pub fn cancel_on_signal() -> CancellationToken {
@@ -8,7 +9,7 @@ pub fn cancel_on_signal() -> CancellationToken {
     let trigger = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::warn!("signal received: stopping");
+        warn!("signal received: stopping");
         trigger.cancel();
     });
     token
@@ -34,11 +35,4 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// The daemon. Until the scheduler lands, it refuses clearly rather than pretending.
-pub async fn run(settings: &crate::config::Settings) -> u8 {
-    let _ = settings;
-    eprintln!("xtrakit-sync: the daemon mode is not available yet; use --once");
-    crate::outcome::EXIT_CONFIG
 }

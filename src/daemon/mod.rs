@@ -1,0 +1,161 @@
+//! The daemon: cron ticks that each sync every scope, skipping a tick while a sync is still
+//! running; signals that stop it cleanly; systemd readiness. A failed run is logged and the
+//! schedule goes on: nothing a run does can stop the daemon.
+
+mod notify;
+mod signals;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, instrument, warn};
+
+pub use signals::cancel_on_signal;
+
+use crate::cli::build_syncer;
+use crate::config::{CronSchedule, Settings};
+use crate::domain::{now_utc, Scope, Trigger};
+use crate::outcome::{EXIT_CONFIG, EXIT_OK};
+use crate::store::{Level, LogEvent};
+use crate::sync::{LockPolicy, SyncRequest, Syncer};
+
+/// How long shutdown waits for the run in flight to record itself as interrupted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// What every tick shares.
+struct Daemon {
+    syncer: Syncer,
+    scopes: Vec<Scope>,
+    /// Held by the tick that is syncing; a tick that cannot take it is skipped.
+    busy: Mutex<()>,
+    /// Set by a full-sync tick, cleared by a successful full sync: a full sync skipped
+    /// because another tick was busy is done by the next tick that runs.
+    full_pending: AtomicBool,
+    cancel: CancellationToken,
+}
+
+/// Runs until SIGTERM or SIGINT; returns the exit code.
+pub async fn run(settings: &Settings) -> u8 {
+    let syncer = match build_syncer(settings).await {
+        Ok(syncer) => syncer,
+        Err(code) => return code,
+    };
+    let daemon = Arc::new(Daemon {
+        syncer,
+        scopes: Scope::from_codes(&settings.business_codes),
+        busy: Mutex::new(()),
+        full_pending: AtomicBool::new(false),
+        cancel: cancel_on_signal(),
+    });
+    let mut scheduler = match schedule(&daemon, settings).await {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot start the scheduler: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    notify::ready();
+    info!(schedule = %settings.schedule, full_sync_schedule = ?settings.full_sync_schedule.as_ref().map(|s| s.to_string()), "daemon started");
+    if settings.run_on_start {
+        tokio::spawn(tick(daemon.clone(), Trigger::Startup, false));
+    }
+    daemon.cancel.cancelled().await;
+    notify::stopping();
+    if let Err(e) = scheduler.shutdown().await {
+        warn!("scheduler shutdown: {e}");
+    }
+    // The cancelled run marks itself interrupted and releases `busy`.
+    if tokio::time::timeout(SHUTDOWN_GRACE, daemon.busy.lock())
+        .await
+        .is_err()
+    {
+        warn!("the run in flight did not stop in time");
+    }
+    daemon.syncer.store.close().await;
+    info!("daemon stopped");
+    EXIT_OK
+}
+
+async fn schedule(
+    daemon: &Arc<Daemon>,
+    settings: &Settings,
+) -> Result<JobScheduler, tokio_cron_scheduler::JobSchedulerError> {
+    let scheduler = JobScheduler::new().await?;
+    scheduler
+        .add(job(daemon, &settings.schedule, false)?)
+        .await?;
+    if let Some(full) = &settings.full_sync_schedule {
+        scheduler.add(job(daemon, full, true)?).await?;
+    }
+    scheduler.start().await?;
+    Ok(scheduler)
+}
+
+fn job(
+    daemon: &Arc<Daemon>,
+    schedule: &CronSchedule,
+    full: bool,
+) -> Result<Job, tokio_cron_scheduler::JobSchedulerError> {
+    let daemon = daemon.clone();
+    Job::new_async(schedule.six_field.as_str(), move |_id, _scheduler| {
+        Box::pin(tick(daemon.clone(), Trigger::Schedule, full))
+    })
+}
+
+/// One tick: every scope, unless a sync is still running here or in another process.
+#[instrument(skip_all, fields(trigger = trigger.as_str(), full))]
+async fn tick(daemon: Arc<Daemon>, trigger: Trigger, full: bool) {
+    if daemon.cancel.is_cancelled() {
+        return;
+    }
+    if full {
+        daemon.full_pending.store(true, Ordering::SeqCst);
+    }
+    let Ok(_busy) = daemon.busy.try_lock() else {
+        skipped(&daemon, "the previous sync is still running").await;
+        return;
+    };
+    let force_full = daemon.full_pending.swap(false, Ordering::SeqCst);
+    let request = SyncRequest {
+        trigger,
+        force_full,
+        allow_mass_delete: false,
+    };
+    let syncer = &daemon.syncer;
+    match syncer
+        .sync_all(&daemon.scopes, request, LockPolicy::Skip, &daemon.cancel)
+        .await
+    {
+        Ok(crate::sync::SyncAllOutcome::Skipped) => {
+            if force_full {
+                daemon.full_pending.store(true, Ordering::SeqCst);
+            }
+            skipped(&daemon, "another process is syncing this database").await;
+        }
+        Ok(crate::sync::SyncAllOutcome::Ran(reports)) => {
+            let all_ok = reports.iter().all(|r| r.exit_code == EXIT_OK);
+            if force_full && !all_ok {
+                daemon.full_pending.store(true, Ordering::SeqCst);
+            }
+        }
+        Err(e) => error!("sync could not run: {e}"),
+    }
+}
+
+/// Logs a skipped tick in the journal and in `sync_log`, so analysts see gaps explained.
+async fn skipped(daemon: &Daemon, why: &str) {
+    info!("tick skipped: {why}");
+    let event = LogEvent::new(Level::Info, "skipped_tick", format!("tick skipped: {why}"));
+    if let Err(e) = daemon
+        .syncer
+        .store
+        .log_events(None, now_utc(), &[event])
+        .await
+    {
+        warn!("could not log the skipped tick: {e}");
+    }
+}
