@@ -216,3 +216,89 @@ pub fn stderr(out: &Output) -> String {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+impl TestApp {
+    /// Starts the binary with piped output and returns at once; see [`finish`].
+    pub fn spawn_binary(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+        let mut cmd = self.command();
+        cmd.args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("binary starts")
+    }
+}
+
+/// Waits (with a generous timeout) for a binary started by `spawn_binary`.
+pub async fn finish(child: tokio::process::Child) -> Output {
+    tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("binary finishes")
+        .expect("binary output")
+}
+
+/// Polls `check` every 20 ms until it holds; panics naming `what` after 30 s.
+pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends a signal by `kill` name (`INT`, `TERM`, `KILL`) to process `pid`.
+pub async fn send_signal(pid: u32, signal: &str) {
+    let status = tokio::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+impl TestApp {
+    /// The `detail` JSON of every `sync_log` row with this event, oldest first.
+    pub async fn event_details(&self, event: &str) -> Vec<serde_json::Value> {
+        let pool = self.db().await;
+        let rows: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT detail FROM sync_log WHERE event = ? ORDER BY id")
+                .bind(event)
+                .fetch_all(&pool)
+                .await
+                .expect("event details");
+        pool.close().await;
+        rows.into_iter()
+            .map(|d| {
+                d.map_or(serde_json::Value::Null, |d| {
+                    serde_json::from_str(&d).expect(&d)
+                })
+            })
+            .collect()
+    }
+
+    /// The `message` of every `sync_log` row with this event, oldest first.
+    pub async fn event_messages(&self, event: &str) -> Vec<String> {
+        let pool = self.db().await;
+        let rows: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT message FROM sync_log WHERE event = ? ORDER BY id")
+                .bind(event)
+                .fetch_all(&pool)
+                .await
+                .expect("event messages");
+        pool.close().await;
+        rows.into_iter().map(Option::unwrap_or_default).collect()
+    }
+
+    /// `sync_runs.status` of the newest run.
+    pub async fn last_run_status(&self) -> String {
+        self.text("SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1")
+            .await
+            .expect("a run row")
+    }
+}
