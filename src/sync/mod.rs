@@ -179,6 +179,7 @@ impl Syncer {
             after,
             elapsed: started.elapsed(),
             url,
+            verified_in_full: run.verified_in_full,
         };
         self.close_run(report, closing, result).await
     }
@@ -196,6 +197,7 @@ impl Syncer {
             after,
             elapsed,
             url,
+            verified_in_full,
         } = closing;
         let verdict = judge(&result);
         let run_id = report.run_id.unwrap_or_default();
@@ -212,7 +214,7 @@ impl Syncer {
             },
             http_status: error.and_then(events::http_status),
             error: error.map(|e| e.to_string()),
-            full: report.mode == Mode::Full,
+            full: verified_in_full,
         };
         if let (Some((level, event)), Some(e)) = (verdict.event, error) {
             let logged = events::failure(level, event, e, self.client.key(), url.as_deref());
@@ -279,6 +281,8 @@ struct Closing<'a> {
     after: Option<Watermark>,
     elapsed: Duration,
     url: Option<String>,
+    /// A full run whose deletions were applied: only then was the scope verified in full.
+    verified_in_full: bool,
 }
 
 /// Events a run collects before it can write them.

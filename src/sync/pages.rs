@@ -44,6 +44,8 @@ pub(super) struct Run<'s> {
     older_than_filter: u64,
     /// The request in flight or last made: where a failure happened.
     pub current_url: Option<Url>,
+    /// Set when a full run's deletions were reconciled (not held back by the guard).
+    pub verified_in_full: bool,
 }
 
 impl<'s> Run<'s> {
@@ -67,6 +69,7 @@ impl<'s> Run<'s> {
             announced: Vec::new(),
             older_than_filter: 0,
             current_url: None,
+            verified_in_full: false,
         }
     }
 
@@ -223,6 +226,7 @@ impl<'s> Run<'s> {
         match outcome {
             Deletion::Marked(n) => {
                 self.tally.deleted = n;
+                self.verified_in_full = true;
                 Ok(None)
             }
             Deletion::Guarded { missing, live } => {
