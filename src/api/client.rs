@@ -216,7 +216,11 @@ impl ApiClient {
             Ok(body) => body,
             Err(e) => return (Err(e), retry_after),
         };
-        (interpret(url, status, &body), retry_after)
+        // An API that echoes the request's headers in an error body must not put the key
+        // into run rows, `sync_log` or the logs.
+        let result =
+            interpret(url, status, &body).map_err(|e| e.redact(self.settings.key.expose()));
+        (result, retry_after)
     }
 
     /// Reads the body, refusing it as soon as it is known to exceed the cap.

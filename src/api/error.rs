@@ -49,6 +49,33 @@ impl ApiError {
         }
     }
 
+    /// The same error with every occurrence of `secret` in its text replaced by
+    /// `[redacted]`.
+    pub fn redact(self, secret: &str) -> ApiError {
+        let clean = |text: String| {
+            if secret.is_empty() || !text.contains(secret) {
+                text
+            } else {
+                text.replace(secret, "[redacted]")
+            }
+        };
+        match self {
+            ApiError::Auth { status, message } => ApiError::Auth {
+                status,
+                message: clean(message),
+            },
+            ApiError::Http { status, message } => ApiError::Http {
+                status,
+                message: clean(message),
+            },
+            ApiError::Network(text) => ApiError::Network(clean(text)),
+            ApiError::BadResponse(text) => ApiError::BadResponse(clean(text)),
+            ApiError::Pagination(text) => ApiError::Pagination(clean(text)),
+            ApiError::CrossOrigin { url } => ApiError::CrossOrigin { url: clean(url) },
+            e @ ApiError::TooLarge { .. } => e,
+        }
+    }
+
     /// The `sync_log.event` that records this error.
     pub fn event(&self) -> &'static str {
         match self {

@@ -35,6 +35,29 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
 }
 
+/// How often opening a database is tried when another process is creating it too.
+const OPEN_ATTEMPTS: u32 = 5;
+
+/// Whether a failed open may succeed if tried again: another process was creating the same
+/// new database at the same moment (two `--once` started together). Switching a new file to
+/// WAL can then fail with SQLITE_BUSY at once (SQLite's deadlock avoidance skips the busy
+/// handler), and since sqlx takes no migration lock on SQLite, the later of two processes
+/// applying the same migration fails ("table already exists") and rolls back. Looking again
+/// finds the database ready. A genuine failure fails every attempt.
+fn is_contention(e: &StoreError) -> bool {
+    match e {
+        StoreError::Open {
+            source: sqlx::Error::Database(db),
+            ..
+        } => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        StoreError::Migrate { .. } => true,
+        _ => false,
+    }
+}
+
 /// The database of one xtrakit-sync installation.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -47,6 +70,19 @@ impl Store {
     /// a sync writes; `synchronous=NORMAL` is durable across process crashes in WAL mode.
     #[instrument(skip_all, fields(path = %path.display()))]
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match Store::open_once(path).await {
+                Err(e) if attempt < OPEN_ATTEMPTS && is_contention(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn open_once(path: &Path) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -65,13 +101,14 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        sqlx::migrate!()
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
+        let migrated = sqlx::migrate!().run(&pool).await;
+        if let Err(source) = migrated {
+            pool.close().await;
+            return Err(StoreError::Migrate {
                 path: path.to_owned(),
                 source,
-            })?;
+            });
+        }
         Ok(Store {
             pool,
             path: path.to_owned(),

@@ -145,9 +145,18 @@ async fn full_run_held_back_by_the_guard_does_not_count_as_verified_in_full() {
 
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
     assert_eq!(app.events("deletion_guard").await, 1);
-    assert_eq!(app.text(verified).await.as_deref(), Some(first_full.as_str()));
-    let success = app.text("SELECT last_success_at FROM sync_state").await.unwrap();
-    assert!(success > first_full, "the run itself still succeeded: {success}");
+    assert_eq!(
+        app.text(verified).await.as_deref(),
+        Some(first_full.as_str())
+    );
+    let success = app
+        .text("SELECT last_success_at FROM sync_state")
+        .await
+        .unwrap();
+    assert!(
+        success > first_full,
+        "the run itself still succeeded: {success}"
+    );
 }
 
 #[tokio::test]

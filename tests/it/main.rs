@@ -5,5 +5,14 @@ mod fake_api;
 
 mod helpers;
 
+mod cli;
+mod deletions;
+mod envelopes;
+mod failures;
 mod fake_api_selftest;
+mod locking;
+mod pagination;
+mod records;
+mod scopes;
+mod secrecy;
 mod sync_basics;

@@ -1,0 +1,185 @@
+//! One sync at a time per database, across processes (SPEC section 4): the real binary
+//! against `<database>.lock`.
+
+use std::process::Output;
+use std::time::Duration;
+
+use crate::fake_api::Fault;
+use crate::helpers::{finish, send_signal, spawn_app, stderr, stdout, wait_until, write_config};
+use xtrakit_sync::lock;
+
+fn assert_exit(out: &Output, expected: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+#[tokio::test]
+async fn two_once_runs_started_together_are_serialised() {
+    let app = spawn_app(20).await;
+    app.api.push_fault(Fault::Slow {
+        delay: Duration::from_millis(1500),
+    });
+
+    let first = app.spawn_binary(&["--once"], &[]);
+    let second = app.spawn_binary(&["--once"], &[]);
+    let (first, second) = tokio::join!(finish(first), finish(second));
+
+    assert_exit(&first, 0);
+    assert_exit(&second, 0);
+    let pool = app.db().await;
+    let runs: Vec<(String, Option<String>, String, String)> =
+        sqlx::query_as("SELECT started_at, finished_at, mode, status FROM sync_runs ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let (a, b) = (&runs[0], &runs[1]);
+    let a_finished = a.1.as_deref().expect("first run finished");
+    assert!(
+        a_finished <= b.0.as_str(),
+        "the second run started before the first finished: {runs:?}"
+    );
+    assert_eq!((a.3.as_str(), b.3.as_str()), ("success", "success"));
+    assert_eq!(
+        (a.2.as_str(), b.2.as_str()),
+        ("full", "incremental"),
+        "the second run saw the watermark the first committed"
+    );
+    assert_eq!(app.live_groups().await, 20);
+}
+
+#[tokio::test]
+async fn once_exits_4_when_the_lock_is_held_past_lock_wait_and_writes_no_run() {
+    let app = spawn_app(5).await;
+    let config = write_config(&app, "lock_wait_secs = 1\n");
+    let config = config.to_str().unwrap();
+    let held = lock::try_acquire(&app.db_path)
+        .expect("lock file opens")
+        .expect("lock is free");
+
+    let out = app.run_binary(&["--once", "--config", config], &[]).await;
+
+    assert_exit(&out, 4);
+    let log = stderr(&out);
+    assert!(log.contains("another sync"), "{log}");
+    assert_eq!(app.scalar("SELECT count(*) FROM sync_runs").await, 0);
+    assert_eq!(app.scalar("SELECT count(*) FROM customer_groups").await, 0);
+    assert_eq!(app.api.request_count(), 0);
+
+    drop(held);
+    let out = app.run_binary(&["--once", "--config", config], &[]).await;
+
+    assert_exit(&out, 0);
+    assert_eq!(app.live_groups().await, 5);
+}
+
+#[tokio::test]
+async fn waiting_once_proceeds_when_the_holder_lets_go() {
+    let app = spawn_app(5).await;
+    let held = lock::try_acquire(&app.db_path)
+        .expect("lock file opens")
+        .expect("lock is free");
+    let child = app.spawn_binary(&["--once"], &[]);
+    // The database is created (and migrated) before the lock is asked for.
+    wait_until("the waiting --once to open the database", || {
+        app.db_path.exists()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.api.request_count(),
+        0,
+        "nothing is fetched without the lock"
+    );
+
+    drop(held);
+    let out = finish(child).await;
+
+    assert_exit(&out, 0);
+    assert_eq!(app.live_groups().await, 5);
+    assert_eq!(
+        app.text("SELECT status FROM sync_runs").await.as_deref(),
+        Some("success")
+    );
+}
+
+#[tokio::test]
+async fn waiting_once_leaves_the_live_run_of_another_process_alone() {
+    let app = spawn_app(5).await;
+    app.api.push_fault(Fault::Slow {
+        delay: Duration::from_secs(3),
+    });
+    let config = write_config(&app, "lock_wait_secs = 1\n");
+    let holder = app.spawn_binary(&["--once"], &[]);
+    wait_until("the first --once to reach the fake", || {
+        app.api.request_count() > 0
+    })
+    .await;
+
+    let waiter = app
+        .run_binary(&["--once", "--config", config.to_str().unwrap()], &[])
+        .await;
+
+    assert_exit(&waiter, 4);
+    assert_eq!(
+        app.text("SELECT status FROM sync_runs").await.as_deref(),
+        Some("running"),
+        "the live run is not marked interrupted by a process without the lock"
+    );
+    let holder = finish(holder).await;
+    assert_exit(&holder, 0);
+    assert_eq!(app.scalar("SELECT count(*) FROM sync_runs").await, 1);
+    assert_eq!(
+        app.text("SELECT status FROM sync_runs").await.as_deref(),
+        Some("success")
+    );
+    assert_eq!(app.live_groups().await, 5);
+}
+
+#[tokio::test]
+async fn killed_sync_releases_the_lock_and_the_next_once_marks_its_run_interrupted() {
+    let app = spawn_app(5).await;
+    app.api.push_fault(Fault::Slow {
+        delay: Duration::from_secs(5),
+    });
+    let config = write_config(&app, "lock_wait_secs = 10\n");
+    let config = config.to_str().unwrap();
+    let victim = app.spawn_binary(&["--once"], &[]);
+    let pid = victim.id().expect("child pid");
+    wait_until("the first --once to reach the fake", || {
+        app.api.request_count() > 0
+    })
+    .await;
+
+    send_signal(pid, "KILL").await;
+    let killed = finish(victim).await;
+    assert_eq!(killed.status.code(), None, "killed by SIGKILL");
+    assert_eq!(
+        app.text("SELECT status FROM sync_runs").await.as_deref(),
+        Some("running"),
+        "a dead process leaves its run running"
+    );
+
+    let out = app.run_binary(&["--once", "--config", config], &[]).await;
+
+    assert_exit(&out, 0);
+    let pool = app.db().await;
+    let runs: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, finished_at FROM sync_runs ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0].0, "interrupted");
+    assert!(runs[0].1.is_some(), "the recovered run is closed: {runs:?}");
+    assert_eq!(runs[1].0, "success");
+    assert_eq!(app.live_groups().await, 5);
+    assert!(app.watermark().await.is_some());
+}
