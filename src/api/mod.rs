@@ -5,6 +5,7 @@ pub mod client;
 pub mod envelope;
 mod error;
 pub mod record;
+mod response;
 pub mod timestamp;
 
 use chrono::NaiveDateTime;

@@ -1,0 +1,99 @@
+//! What a complete response means: SPEC section 2's reading of statuses and bodies, and
+//! section 5's auth failures (HTTP 401/403, or a body `status` of 401/403 under any HTTP code).
+
+use reqwest::{StatusCode, Url};
+
+use super::client::Page;
+use super::envelope::{parse_body, Content, ParsedBody};
+use super::error::ApiError;
+
+/// Decides what a complete response means (SPEC section 2 and 5).
+pub(super) fn interpret(url: &Url, status: StatusCode, body: &[u8]) -> Result<Page, ApiError> {
+    let code = status.as_u16();
+    let parsed = parse_body(body);
+    let said = |p: &ParsedBody| p.error.clone().or_else(|| p.message.clone());
+    if code == 401 || code == 403 {
+        let message = parsed.as_ref().ok().and_then(said);
+        return Err(ApiError::Auth {
+            status: code,
+            message: message.unwrap_or_else(|| summarise(body)),
+        });
+    }
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(why) if status.is_success() => {
+            return Err(ApiError::BadResponse(format!(
+                "body is not JSON ({why}): {}",
+                summarise(body)
+            )))
+        }
+        Err(_) => {
+            return Err(ApiError::Http {
+                status: code,
+                message: summarise(body),
+            })
+        }
+    };
+    if let Some(s @ (401 | 403)) = parsed.status {
+        return Err(ApiError::Auth {
+            status: s as u16,
+            message: said(&parsed).unwrap_or_else(|| format!("body status {s}")),
+        });
+    }
+    let empty_404 =
+        code == 404 && parsed.error.is_none() && !matches!(parsed.content, Content::Groups(_));
+    if !status.is_success() && !empty_404 {
+        return Err(ApiError::Http {
+            status: code,
+            message: said(&parsed).unwrap_or_else(|| summarise(body)),
+        });
+    }
+    if let Some(s) = parsed
+        .status
+        .filter(|s| !(200..300).contains(s) && !empty_404)
+    {
+        return Err(ApiError::Http {
+            status: u16::try_from(s).unwrap_or(0),
+            message: said(&parsed).unwrap_or_else(|| format!("body status {s}")),
+        });
+    }
+    if let Content::Unrecognised(why) = &parsed.content {
+        return Err(ApiError::BadResponse(why.clone()));
+    }
+    Ok(Page {
+        url: url.clone(),
+        http_status: code,
+        body: parsed,
+    })
+}
+
+/// A short, printable description of a body that is not what we expected.
+fn summarise(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "empty body".to_owned();
+    }
+    if text.starts_with('<') {
+        return "an HTML page instead of JSON".to_owned();
+    }
+    let mut short: String = text.chars().take(200).filter(|c| !c.is_control()).collect();
+    if text.chars().count() > 200 {
+        short.push('…');
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_bodies_are_summarised_not_echoed() {
+        assert_eq!(
+            summarise(b"<html><body>502</body></html>"),
+            "an HTML page instead of JSON"
+        );
+        assert_eq!(summarise(b"  "), "empty body");
+    }
+}
