@@ -1,38 +1,15 @@
 //! The real binary: exit codes of SPEC section 3 and what each command leaves in the database.
 
-use std::process::Output;
 
 use crate::fake_api::Fault;
 use crate::helpers::{
-    finish, send_signal, spawn_app, stderr, stdout, wait_until, write_config, TestApp, KEY,
+    assert_exit, finish, send_signal, server_error, spawn_app, stderr, stdout, wait_until,
+    write_config, TestApp, KEY,
 };
 use xtrakit_sync::domain::ApiKey;
 
 /// Retries that fail fast: two attempts, milliseconds apart.
 const FAST_RETRIES: &str = "max_retries = 1\nretry_base_delay_ms = 5\n";
-
-fn code(out: &Output) -> Option<i32> {
-    out.status.code()
-}
-
-/// The exit code, with both output streams in the message when it is not the expected one.
-fn assert_exit(out: &Output, expected: i32) {
-    assert_eq!(
-        code(out),
-        Some(expected),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(out),
-        stderr(out)
-    );
-}
-
-fn server_error() -> Fault {
-    Fault::Status {
-        status: 500,
-        body: r#"{"status":500,"error":"Internal Server Error"}"#.into(),
-        retry_after: None,
-    }
-}
 
 /// A first successful `--once`, then a change upstream that a later sync would pick up.
 async fn synced_app_with_pending_change(groups: usize) -> TestApp {

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Output, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnectOptions;
@@ -17,7 +17,9 @@ use tokio::process::Child;
 use tokio::time::{timeout, Instant};
 
 use crate::fake_api::{Fault, MetaLocation, Pagination};
-use crate::helpers::{send_signal, spawn_app, stderr, stdout, write_config, TestApp, KEY};
+use crate::helpers::{
+    assert_exit, send_signal, server_error, spawn_app, stderr, write_config, TestApp, KEY,
+};
 
 /// A tick every second (six fields: seconds first).
 const EVERY_SECOND: &str = "*/1 * * * * *";
@@ -164,24 +166,6 @@ async fn runs(app: &TestApp) -> Vec<RunRow> {
     .expect("sync_runs");
     pool.close().await;
     rows
-}
-
-fn assert_exit(out: &Output, expected: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(expected),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(out),
-        stderr(out)
-    );
-}
-
-fn server_error() -> Fault {
-    Fault::Status {
-        status: 500,
-        body: r#"{"status":500,"error":"Internal Server Error"}"#.into(),
-        retry_after: None,
-    }
 }
 
 fn slow(secs: u64) -> Fault {

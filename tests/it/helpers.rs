@@ -302,3 +302,24 @@ impl TestApp {
             .expect("a run row")
     }
 }
+
+/// Asserts the exit code, with both output streams in the message when it is not the one
+/// expected.
+pub fn assert_exit(out: &Output, expected: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// An HTTP 500 with the API's JSON error body.
+pub fn server_error() -> crate::fake_api::Fault {
+    crate::fake_api::Fault::Status {
+        status: 500,
+        body: r#"{"status":500,"error":"Internal Server Error"}"#.into(),
+        retry_after: None,
+    }
+}

@@ -1,22 +1,13 @@
 //! One sync at a time per database, across processes (SPEC section 4): the real binary
 //! against `<database>.lock`.
 
-use std::process::Output;
 use std::time::Duration;
 
 use crate::fake_api::Fault;
-use crate::helpers::{finish, send_signal, spawn_app, stderr, stdout, wait_until, write_config};
+use crate::helpers::{
+    assert_exit, finish, send_signal, spawn_app, stderr, wait_until, write_config,
+};
 use xtrakit_sync::lock;
-
-fn assert_exit(out: &Output, expected: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(expected),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(out),
-        stderr(out)
-    );
-}
 
 #[tokio::test]
 async fn two_once_runs_started_together_are_serialised() {

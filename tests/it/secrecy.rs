@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::fake_api::{FakeOptions, Fault};
-use crate::helpers::{spawn_app_with, stderr, stdout, write_config, TestApp};
+use crate::helpers::{assert_exit, spawn_app_with, stderr, stdout, write_config, TestApp};
 use xtrakit_sync::domain::ApiKey;
 
 const SECRET: &str = "sk-live-SECRET-abc123";
@@ -29,16 +29,6 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
-}
-
-fn assert_exit(out: &Output, expected: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(expected),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(out),
-        stderr(out)
-    );
 }
 
 /// Everything the process printed, both streams.
