@@ -1,6 +1,5 @@
 //! The real binary: exit codes of SPEC section 3 and what each command leaves in the database.
 
-
 use crate::fake_api::Fault;
 use crate::helpers::{
     assert_exit, finish, send_signal, server_error, spawn_app, stderr, stdout, wait_until,
