@@ -1,9 +1,29 @@
 //! Statement texts that depend on how many rows one statement carries. Only counts shape
 //! these strings; every value is bound as a parameter.
+//!
+//! sqlx keeps each connection's prepared statements by their text, so every distinct row
+//! count is one more compiled statement held in memory (a 100-row upsert compiles to
+//! ~100 KiB). [`statement_sizes`] therefore cuts any number of rows into a few fixed sizes.
 
 /// Rows per multi-row statement: ~100 rows amortise statement overhead (≈3× faster than
 /// one row per statement) while staying far below SQLite's parameter limit.
 pub const ROWS_PER_STATEMENT: usize = 100;
+
+/// Records compared per diff statement (two parameters each).
+pub const RECORDS_PER_DIFF: usize = 500;
+
+/// How `total` rows are split into statements of at most `max` rows: as many full statements
+/// as fit, then the remainder as descending powers of two. Whatever the totals, one kind of
+/// statement then has at most `1 + log2(max)` distinct texts.
+pub fn statement_sizes(total: usize, max: usize) -> impl Iterator<Item = usize> {
+    let full = total / max.max(1);
+    let rest = total - full * max.max(1);
+    let powers = (0..usize::BITS)
+        .rev()
+        .map(|bit| 1usize << bit)
+        .filter(move |p| rest & p != 0);
+    std::iter::repeat_n(max, full).chain(powers)
+}
 
 /// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` columns.
 pub fn values_placeholders(rows: usize, columns: usize) -> String {
@@ -16,11 +36,25 @@ pub fn list_placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-/// Insert new groups, or overwrite changed or deleted ones; `first_seen_at` is kept.
+const GROUP_COLUMNS: &str = "id, business_code, group_name, group_description, created_at, \
+                             updated_at, raw_json, first_seen_at, last_changed_at, deleted_at";
+
+/// Groups not stored yet (the page's transaction has just looked). `OR FAIL` instead of the
+/// default `ABORT`: a failed statement fails the whole page transaction anyway, and a
+/// multi-row insert that cannot abort half-way needs no statement journal, which would
+/// otherwise copy every index page the statement touches.
+pub fn insert_groups(rows: usize) -> String {
+    format!(
+        "INSERT OR FAIL INTO customer_groups ({GROUP_COLUMNS}) VALUES {}",
+        values_placeholders(rows, 10)
+    )
+}
+
+/// Overwrite changed or deleted groups; `first_seen_at` is kept. The `WHERE` makes a row that
+/// is already identical (and live) cost no write, whatever the caller believed.
 pub fn upsert_groups(rows: usize) -> String {
     format!(
-        "INSERT INTO customer_groups (id, business_code, group_name, group_description, \
-         created_at, updated_at, raw_json, first_seen_at, last_changed_at, deleted_at) \
+        "INSERT INTO customer_groups ({GROUP_COLUMNS}) \
          VALUES {} \
          ON CONFLICT (id) DO UPDATE SET \
          business_code = excluded.business_code, group_name = excluded.group_name, \
@@ -49,11 +83,15 @@ pub fn insert_log(rows: usize) -> String {
     )
 }
 
-pub fn stored_versions(ids: usize) -> String {
+/// For each `(id, raw_json)` pair that is stored: its id, whether it is deleted, and whether
+/// the stored JSON is the same text. The comparison happens in SQLite, so no stored JSON is
+/// copied out; ids not stored return no row.
+pub fn diff_page(records: usize) -> String {
     format!(
-        "SELECT id, raw_json, deleted_at IS NOT NULL AS deleted FROM customer_groups \
-         WHERE id IN ({})",
-        list_placeholders(ids)
+        "WITH page (id, raw_json) AS (VALUES {}) \
+         SELECT g.id, g.deleted_at IS NOT NULL, g.raw_json IS page.raw_json \
+         FROM page JOIN customer_groups AS g ON g.id = page.id",
+        values_placeholders(records, 2)
     )
 }
 
@@ -83,5 +121,27 @@ mod tests {
         assert_eq!(values_placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
         assert_eq!(list_placeholders(3), "?, ?, ?");
         assert_eq!(upsert_groups(ROWS_PER_STATEMENT).matches('?').count(), 1000);
+        assert_eq!(insert_groups(ROWS_PER_STATEMENT).matches('?').count(), 1000);
+        assert_eq!(diff_page(RECORDS_PER_DIFF).matches('?').count(), 1000);
+    }
+
+    #[test]
+    fn statement_sizes_cover_every_row_with_few_distinct_sizes() {
+        let mut distinct = std::collections::BTreeSet::new();
+        for total in 0..=1000 {
+            let sizes: Vec<usize> = statement_sizes(total, 100).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), total);
+            assert!(sizes.iter().all(|&s| s > 0 && s <= 100));
+            distinct.extend(sizes);
+        }
+        assert_eq!(
+            distinct.into_iter().collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32, 64, 100]
+        );
+        assert_eq!(
+            statement_sizes(1000, 100).collect::<Vec<_>>(),
+            [100; 10],
+            "a full page is ten equal statements"
+        );
     }
 }

@@ -2,8 +2,10 @@
 //! after the last page, the checks and the deletions that need the whole run.
 
 use std::collections::HashSet;
+use std::pin::pin;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use futures_util::future::{select, Either};
 use reqwest::Url;
 use serde_json::json;
 use tracing::{debug, error, warn};
@@ -12,7 +14,7 @@ use super::{events, Events, SyncRequest, Syncer};
 use crate::api::{ApiError, Content, GroupRecord, Groups, Page, RetryNotice};
 use crate::domain::{now_utc, Mode, Scope};
 use crate::outcome::SyncError;
-use crate::store::{Deletion, Level, LogEvent, PageWrite, RunStart};
+use crate::store::{Deletion, Level, LogEvent, PageWrite, RunStart, SeenIds};
 
 /// The counters of a run, as they are also written to its `sync_runs` row.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -38,7 +40,7 @@ pub(super) struct Run<'s> {
     filter_date: Option<NaiveDate>,
     pub tally: RunTally,
     /// Every id a full run received, for the deletion reconciliation.
-    seen_ids: Vec<i64>,
+    seen_ids: SeenIds,
     pub retries: Vec<RetryNotice>,
     announced: Vec<u64>,
     older_than_filter: u64,
@@ -64,7 +66,7 @@ impl<'s> Run<'s> {
             request,
             filter_date,
             tally: RunTally::default(),
-            seen_ids: Vec::new(),
+            seen_ids: SeenIds::new(),
             retries: Vec::new(),
             announced: Vec::new(),
             older_than_filter: 0,
@@ -73,38 +75,75 @@ impl<'s> Run<'s> {
         }
     }
 
-    /// Every page, in order. Stops with an error on a repeated page URL or past `max_pages`.
+    /// Every page, in order. While a page is written, the next one (named by that page) is
+    /// already being fetched, so the network and SQLite work at the same time. Failures keep
+    /// the sequential order: a page that arrived is written before the failure of its link or
+    /// of the request after it is returned, and a failed write abandons the request in
+    /// flight. Stops with an error on a repeated page URL or past `max_pages`.
     pub async fn fetch_and_write(&mut self) -> Result<(), SyncError> {
         let client = &self.syncer.client;
-        let mut url = client.first_page(&self.scope, self.filter_date);
         let mut visited: HashSet<String> = HashSet::new();
+        let first = client.first_page(&self.scope, self.filter_date);
+        let first = self.admit(&mut visited, first, 0)?;
+        self.current_url = Some(first.clone());
+        let fetched = client.fetch_page(&first, &mut self.retries).await;
+        self.flush_retries().await;
+        let mut page = fetched?;
+        let mut fetched_pages: u64 = 1;
         loop {
-            if !visited.insert(url.to_string()) {
-                return Err(ApiError::Pagination(format!(
-                    "page {url} was already fetched in this run"
-                ))
-                .into());
+            let next = match client.next_page(&page.url, &page.body.next) {
+                Ok(Some(url)) => self.admit(&mut visited, url, fetched_pages).map(Some),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+            let ahead = next.as_ref().ok().and_then(Option::as_ref);
+            if let Some(url) = ahead {
+                self.current_url = Some(url.clone());
             }
-            if self.tally.pages >= u64::from(self.syncer.options.max_pages) {
-                let max = self.syncer.options.max_pages;
-                return Err(
-                    ApiError::Pagination(format!("more than max_pages ({max}) pages")).into(),
-                );
-            }
-            self.current_url = Some(url.clone());
-            let fetched = client.fetch_page(&url, &mut self.retries).await;
+            let fetched = match self.write_fetching(&page, ahead).await {
+                Ok(fetched) => fetched,
+                Err(e) => {
+                    self.current_url = Some(page.url.clone());
+                    return Err(e);
+                }
+            };
             self.flush_retries().await;
-            let page = fetched?;
-            self.write(&page).await?;
-            match client.next_page(&page.url, &page.body.next)? {
-                Some(next) => url = next,
-                None => return Ok(()),
-            }
+            let (Some(_), Some(fetched)) = (next?, fetched) else {
+                return Ok(());
+            };
+            page = fetched?;
+            fetched_pages += 1;
         }
     }
 
-    /// Writes one page in one transaction and counts it.
-    async fn write(&mut self, page: &Page) -> Result<(), SyncError> {
+    /// `url` if this run may fetch it as page `fetched + 1`.
+    fn admit(
+        &self,
+        visited: &mut HashSet<String>,
+        url: Url,
+        fetched: u64,
+    ) -> Result<Url, SyncError> {
+        if !visited.insert(url.to_string()) {
+            return Err(ApiError::Pagination(format!(
+                "page {url} was already fetched in this run"
+            ))
+            .into());
+        }
+        if fetched >= u64::from(self.syncer.options.max_pages) {
+            let max = self.syncer.options.max_pages;
+            return Err(ApiError::Pagination(format!("more than max_pages ({max}) pages")).into());
+        }
+        Ok(url)
+    }
+
+    /// Writes one page in one transaction and counts it, while fetching `ahead` (if any).
+    /// `Err` is the write's failure, which drops the fetch; the fetch's own result is returned
+    /// once the page is written.
+    async fn write_fetching(
+        &mut self,
+        page: &Page,
+        ahead: Option<&Url>,
+    ) -> Result<Option<Result<Page, ApiError>>, SyncError> {
         if let Some(n) = page.body.announced_count() {
             self.announced.push(n);
         }
@@ -114,21 +153,31 @@ impl<'s> Run<'s> {
             _ => &empty,
         };
         let page_events = page_events(groups);
-        let now = now_utc();
-        let counts = self
-            .syncer
-            .store
-            .write_page(&PageWrite {
-                run_id: self.run_id,
-                scope: self.scope,
-                records: &groups.records,
-                received: groups.received,
-                rejected: groups.rejected.len(),
-                events: &page_events,
-                history: self.syncer.options.history,
-                now,
-            })
-            .await?;
+        let syncer = self.syncer;
+        let page_write = PageWrite {
+            run_id: self.run_id,
+            scope: self.scope,
+            records: &groups.records,
+            received: groups.received,
+            rejected: groups.rejected.len(),
+            events: &page_events,
+            history: syncer.options.history,
+            now: now_utc(),
+        };
+        let (counts, fetched) = {
+            let write = pin!(syncer.store.write_page(&page_write));
+            let retries = &mut self.retries;
+            let fetch = pin!(async move {
+                match ahead {
+                    Some(url) => Some(syncer.client.fetch_page(url, retries).await),
+                    None => None,
+                }
+            });
+            match select(write, fetch).await {
+                Either::Left((written, fetch)) => (written?, fetch.await),
+                Either::Right((fetched, write)) => (write.await?, fetched),
+            }
+        };
         debug!(url = %page.url, records = groups.records.len(), ?counts, "page written");
         let t = &mut self.tally;
         t.pages += 1;
@@ -139,7 +188,7 @@ impl<'s> Run<'s> {
         t.unchanged += counts.unchanged;
         t.restored += counts.restored;
         self.note_records(&groups.records);
-        Ok(())
+        Ok(fetched)
     }
 
     fn note_records(&mut self, records: &[GroupRecord]) {
@@ -152,7 +201,7 @@ impl<'s> Run<'s> {
                 }
             }
             if self.mode == Mode::Full {
-                self.seen_ids.push(r.id);
+                self.seen_ids.insert(r.id);
             }
         }
     }
@@ -207,8 +256,6 @@ impl<'s> Run<'s> {
 
     /// Marks what a complete full run did not see, within the mass-deletion guard.
     async fn reconcile(&mut self) -> Result<Option<LogEvent>, SyncError> {
-        self.seen_ids.sort_unstable();
-        self.seen_ids.dedup();
         let options = &self.syncer.options;
         let guard = (!self.request.allow_mass_delete).then_some(options.delete_guard_fraction);
         let outcome = self
@@ -217,7 +264,7 @@ impl<'s> Run<'s> {
             .reconcile_deletions(
                 self.run_id,
                 self.scope,
-                &self.seen_ids,
+                &mut self.seen_ids,
                 guard,
                 options.history,
                 now_utc(),
