@@ -2,23 +2,13 @@
 
 use crate::fake_api::Fault;
 use crate::helpers::{
-    assert_exit, finish, send_signal, server_error, spawn_app, stderr, stdout, wait_until,
-    write_config, TestApp, KEY,
+    assert_exit, finish, send_signal, server_error, spawn_app, stderr, stdout,
+    synced_app_with_pending_change, wait_until, write_config, TestApp, KEY,
 };
 use xtrakit_sync::domain::ApiKey;
 
 /// Retries that fail fast: two attempts, milliseconds apart.
 const FAST_RETRIES: &str = "max_retries = 1\nretry_base_delay_ms = 5\n";
-
-/// A first successful `--once`, then a change upstream that a later sync would pick up.
-async fn synced_app_with_pending_change(groups: usize) -> TestApp {
-    let app = spawn_app(groups).await;
-    assert_exit(&app.run_binary(&["--once"], &[]).await, 0);
-    app.api.update_groups(&[1, 2], "2099-01-01 00:00:00");
-    app.api.put_group(1000, 1, "Pending", "2099-01-01 00:00:00");
-    app.api.clear_requests();
-    app
-}
 
 async fn latest_run_status(app: &TestApp) -> Option<String> {
     app.text("SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1")

@@ -18,7 +18,8 @@ use tokio::time::{timeout, Instant};
 
 use crate::fake_api::{Fault, MetaLocation, Pagination};
 use crate::helpers::{
-    assert_exit, send_signal, server_error, spawn_app, stderr, write_config, TestApp, KEY,
+    assert_exit, send_signal, server_error, spawn_app, stderr, synced_app_with_pending_change,
+    write_config, TestApp, KEY,
 };
 
 /// A tick every second (six fields: seconds first).
@@ -176,17 +177,6 @@ fn slow(secs: u64) -> Fault {
 
 /// Retries that cannot stretch a failing run: one attempt.
 const NO_RETRIES: &str = "max_retries = 0\nretry_base_delay_ms = 5\n";
-
-/// A database filled by a first `--once`, and a change upstream that a later run would
-/// write: if a run that should not touch the rows did, the snapshot shows it.
-async fn synced_app_with_pending_change(groups: usize) -> TestApp {
-    let app = spawn_app(groups).await;
-    assert_exit(&app.run_binary(&["--once"], &[]).await, 0);
-    app.api.update_groups(&[1, 2], "2099-01-01 00:00:00");
-    app.api.put_group(1000, 1, "Pending", "2099-01-01 00:00:00");
-    app.api.clear_requests();
-    app
-}
 
 #[tokio::test]
 async fn one_second_schedule_runs_startup_first_then_scheduled_runs() {

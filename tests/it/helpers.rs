@@ -323,3 +323,14 @@ pub fn server_error() -> crate::fake_api::Fault {
         retry_after: None,
     }
 }
+
+/// A database filled by a first `--once` of the binary, and a change upstream that a later
+/// run would write: if a run that should not touch the rows did, the snapshot shows it.
+pub async fn synced_app_with_pending_change(groups: usize) -> TestApp {
+    let app = spawn_app(groups).await;
+    assert_exit(&app.run_binary(&["--once"], &[]).await, 0);
+    app.api.update_groups(&[1, 2], "2099-01-01 00:00:00");
+    app.api.put_group(1000, 1, "Pending", "2099-01-01 00:00:00");
+    app.api.clear_requests();
+    app
+}
