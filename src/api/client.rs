@@ -219,8 +219,8 @@ impl ApiClient {
         };
         // An API that echoes the request's headers in an error body must not put the key
         // into run rows, `sync_log` or the logs.
-        let result =
-            interpret(url, status, &body).map_err(|e| e.redact(self.settings.key.expose()));
+        let result = interpret(url, status, &body, self.settings.key.expose())
+            .map_err(|e| e.redact(self.settings.key.expose()));
         (result, retry_after)
     }
 

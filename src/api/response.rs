@@ -8,7 +8,15 @@ use super::envelope::{parse_body, Content, ParsedBody};
 use super::error::ApiError;
 
 /// Decides what a complete response means (SPEC section 2 and 5).
-pub(super) fn interpret(url: &Url, status: StatusCode, body: &[u8]) -> Result<Page, ApiError> {
+/// `secret` (the key) is blanked out of any body text quoted in an error, before that text is
+/// cut short: a cut inside an echoed key would otherwise leave part of it.
+pub(super) fn interpret(
+    url: &Url,
+    status: StatusCode,
+    body: &[u8],
+    secret: &str,
+) -> Result<Page, ApiError> {
+    let summarise = |body: &[u8]| summarise(body, secret);
     let code = status.as_u16();
     let parsed = parse_body(body);
     let said = |p: &ParsedBody| p.error.clone().or_else(|| p.message.clone());
@@ -68,8 +76,11 @@ pub(super) fn interpret(url: &Url, status: StatusCode, body: &[u8]) -> Result<Pa
 }
 
 /// A short, printable description of a body that is not what we expected.
-fn summarise(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+fn summarise(body: &[u8], secret: &str) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    if !secret.is_empty() && text.contains(secret) {
+        text = text.replace(secret, "[redacted]");
+    }
     let text = text.trim();
     if text.is_empty() {
         return "empty body".to_owned();
@@ -91,9 +102,18 @@ mod tests {
     #[test]
     fn html_bodies_are_summarised_not_echoed() {
         assert_eq!(
-            summarise(b"<html><body>502</body></html>"),
+            summarise(b"<html><body>502</body></html>", "k"),
             "an HTML page instead of JSON"
         );
-        assert_eq!(summarise(b"  "), "empty body");
+        assert_eq!(summarise(b"  ", "k"), "empty body");
+    }
+
+    #[test]
+    fn an_echoed_key_is_blanked_before_the_text_is_cut() {
+        let secret = "sk-live-0123456789";
+        let body = format!("{}{secret} trailing", "x".repeat(195));
+        let short = summarise(body.as_bytes(), secret);
+        assert!(!short.contains("sk-l"), "{short}");
+        assert!(short.starts_with(&"x".repeat(195)));
     }
 }
