@@ -14,7 +14,7 @@ pub async fn show(settings: &Settings, json: bool) -> u8 {
         );
         return EXIT_DATABASE;
     }
-    let report = match Store::open(&settings.database).await {
+    let report = match Store::open_read_only(&settings.database).await {
         Ok(store) => {
             let report = store.status().await;
             store.close().await;

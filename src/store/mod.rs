@@ -124,7 +124,31 @@ impl Store {
         &self.path
     }
 
-    /// Closes every connection, so that the `-wal` file is checkpointed and removed.
+    /// Opens an existing database only to read it (`status`): no migration, no write, so an
+    /// analyst with read access to the files can run it while the daemon writes.
+    #[instrument(skip_all, fields(path = %path.display()))]
+    pub async fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(open_err)?
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        Ok(Store {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Closes every connection, so that the WAL is checkpointed into the database.
     pub async fn close(&self) {
         self.pool.close().await;
     }
