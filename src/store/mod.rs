@@ -8,7 +8,6 @@ mod sql;
 mod status;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -89,8 +88,7 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(open_err)?
+        let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -132,8 +130,7 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(open_err)?
+        let options = SqliteConnectOptions::new()
             .filename(path)
             .read_only(true)
             .busy_timeout(BUSY_TIMEOUT);
