@@ -33,11 +33,13 @@ pub(super) struct Group {
 pub(super) struct Filter {
     pub(super) business_code: Option<i64>,
     pub(super) since: Option<i64>,
+    /// `updated_at` read as an end date (the documentation's wording): on or before.
+    pub(super) until: Option<i64>,
 }
 
 impl Filter {
     fn is_empty(&self) -> bool {
-        self.business_code.is_none() && self.since.is_none()
+        self.business_code.is_none() && self.since.is_none() && self.until.is_none()
     }
 
     /// A raw record lacking the filtered field is let through: tests of malformed records
@@ -54,7 +56,13 @@ impl Filter {
             Some(_) if g.flags & NO_TS != 0 => lenient,
             Some(since) => g.updated >= since,
         };
-        bc_ok && ts_ok
+        let until_ok = match self.until {
+            None => true,
+            Some(_) if g.flags & NO_TS != 0 => lenient,
+            // The end date is a day: everything stamped during it still matches.
+            Some(until) => g.updated < until + DAY,
+        };
+        bc_ok && ts_ok && until_ok
     }
 }
 
@@ -227,6 +235,28 @@ impl Dataset {
             self.raws.remove(id);
         }
         self.touch();
+    }
+
+    /// A scheduled change; a timestamp that does not parse leaves the data as it is.
+    pub(super) fn apply(&mut self, m: super::Mutation) {
+        match m {
+            super::Mutation::Remove(ids) => self.remove(&ids),
+            super::Mutation::Update(ids, at) => {
+                if let Some(at) = parse_ts(&at) {
+                    self.update(&ids, at);
+                }
+            }
+            super::Mutation::Put {
+                id,
+                business_code,
+                name,
+                updated_at,
+            } => {
+                if let Some(at) = parse_ts(&updated_at) {
+                    self.put_group(id, business_code, &name, at);
+                }
+            }
+        }
     }
 
     fn touch(&mut self) {

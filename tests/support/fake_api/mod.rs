@@ -120,6 +120,32 @@ pub enum Fault {
     },
 }
 
+/// How the fake reads the `updated_at` query parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdatedAtFilter {
+    /// Records updated on or after the date: what the daemon means.
+    Since,
+    /// The parameter is ignored: every record comes back.
+    Ignore,
+    /// Records updated on or before the date: the documentation calls it an "End date".
+    EndDate,
+}
+
+/// A change upstream, applied by the fake itself once a given number of API requests have
+/// been answered: how a test makes the data move while a run pages through the listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    Remove(Vec<i64>),
+    /// New version and `updated_at` (`YYYY-MM-DD HH:MM:SS`) of these ids.
+    Update(Vec<i64>, String),
+    Put {
+        id: i64,
+        business_code: i64,
+        name: String,
+        updated_at: String,
+    },
+}
+
 /// One request to the API path, as it arrived.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedRequest {
@@ -184,7 +210,7 @@ struct Config {
     pagination: Pagination,
     per_page: usize,
     business_codes: Vec<i64>,
-    honour_filter: bool,
+    filter: UpdatedAtFilter,
     message_count: MessageCount,
 }
 
@@ -199,11 +225,27 @@ struct Shared {
     state: Mutex<State>,
     faults: Mutex<VecDeque<Fault>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Mutations waiting for the API request count to reach theirs.
+    mutations: Mutex<Vec<(usize, Mutation)>>,
 }
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    /// Applies the mutations whose request count has been reached, in the order queued.
+    fn apply_due_mutations(&self) {
+        let served = lock(&self.requests).len();
+        let due: Vec<Mutation> = {
+            let mut queued = lock(&self.mutations);
+            let (due, later) = queued.drain(..).partition(|(at, _)| *at <= served);
+            *queued = later;
+            due.into_iter().map(|(_, m)| m).collect()
+        };
+        for m in due {
+            self.state().data.apply(m);
+        }
     }
 }
 
@@ -237,7 +279,11 @@ impl FakeApi {
             pagination: opts.pagination,
             per_page: opts.per_page,
             business_codes: opts.business_codes,
-            honour_filter: opts.honour_updated_at_filter,
+            filter: if opts.honour_updated_at_filter {
+                UpdatedAtFilter::Since
+            } else {
+                UpdatedAtFilter::Ignore
+            },
             message_count: opts.message_count,
         };
         let shared = Arc::new(Shared {
@@ -245,6 +291,7 @@ impl FakeApi {
             state: Mutex::new(State { cfg, data }),
             faults: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
+            mutations: Mutex::new(Vec::new()),
         });
         let token = CancellationToken::new();
         server::spawn(listener, shared.clone(), token.clone());
@@ -342,7 +389,22 @@ impl FakeApi {
 
     /// `false` simulates an API that ignores `updated_at` and returns everything.
     pub fn honour_updated_at_filter(&self, yes: bool) {
-        self.shared.state().cfg.honour_filter = yes;
+        self.set_updated_at_filter(if yes {
+            UpdatedAtFilter::Since
+        } else {
+            UpdatedAtFilter::Ignore
+        });
+    }
+
+    pub fn set_updated_at_filter(&self, f: UpdatedAtFilter) {
+        self.shared.state().cfg.filter = f;
+    }
+
+    /// Applies `m` right after the `after`-th API request from now has been answered (1: the
+    /// next one), whatever that request was (data, fault or auth failure).
+    pub fn mutate_after(&self, after: usize, m: Mutation) {
+        let at = lock(&self.shared.requests).len() + after.max(1);
+        lock(&self.shared.mutations).push((at, m));
     }
 
     pub fn set_message_count(&self, m: MessageCount) {

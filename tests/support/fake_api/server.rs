@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::dataset::Filter;
 use super::timestamps;
-use super::{control, faults, lock, render, Fault, RecordedRequest, Shared, API_PATH};
+use super::{
+    control, faults, lock, render, Fault, RecordedRequest, Shared, UpdatedAtFilter, API_PATH,
+};
 
 /// How long requests in flight may finish after shutdown before the server is dropped:
 /// a queued `Slow` fault must not keep a finished test waiting.
@@ -59,10 +61,12 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if let Some(Fault::Slow { delay }) = &fault {
         tokio::time::sleep(*delay).await;
     }
-    match fault.and_then(faults::respond) {
+    let resp = match fault.and_then(faults::respond) {
         Some(resp) => resp,
         None => serve_data(&shared, &req),
-    }
+    };
+    shared.apply_due_mutations();
+    resp
 }
 
 fn record(req: &Request) -> RecordedRequest {
@@ -101,11 +105,11 @@ fn serve_data(shared: &Shared, req: &Request) -> Response {
     let query = parse_query(req.uri().query().unwrap_or(""));
     let value = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
     let mut st = shared.state();
+    let day = value("updated_at").and_then(timestamps::parse_ts);
     let filter = Filter {
         business_code: value("business_code").and_then(|v| v.parse().ok()),
-        since: value("updated_at")
-            .and_then(timestamps::parse_ts)
-            .filter(|_| st.cfg.honour_filter),
+        since: day.filter(|_| st.cfg.filter == UpdatedAtFilter::Since),
+        until: day.filter(|_| st.cfg.filter == UpdatedAtFilter::EndDate),
     };
     let page = value("page")
         .and_then(|v| v.parse().ok())
