@@ -39,6 +39,15 @@ pub struct Page {
     pub body: ParsedBody,
 }
 
+/// How the request of a page came about, which decides what an answer without data means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reached {
+    /// The first request of a listing: no data is an empty result.
+    First,
+    /// A page a previous page linked to: the API announced more, so no data is a bad response.
+    Link,
+}
+
 /// A failed attempt that will be tried again; the sync logs each as a `retry` event.
 #[derive(Debug)]
 pub struct RetryNotice {
@@ -166,11 +175,12 @@ impl ApiClient {
     pub async fn fetch_page(
         &self,
         url: &Url,
+        reached: Reached,
         retries: &mut Vec<RetryNotice>,
     ) -> Result<Page, ApiError> {
         let mut retry = 0;
         loop {
-            let (result, retry_after) = self.fetch_once(url).await;
+            let (result, retry_after) = self.fetch_once(url, reached).await;
             let error = match result {
                 Ok(page) => return Ok(page),
                 Err(e) if !e.is_retryable() || retry >= self.settings.max_retries => return Err(e),
@@ -202,7 +212,11 @@ impl ApiClient {
     }
 
     /// One attempt; also returns the server's `Retry-After`, if it sent one.
-    async fn fetch_once(&self, url: &Url) -> (Result<Page, ApiError>, Option<Duration>) {
+    async fn fetch_once(
+        &self,
+        url: &Url,
+        reached: Reached,
+    ) -> (Result<Page, ApiError>, Option<Duration>) {
         let response = match self.http.get(url.clone()).send().await {
             Ok(r) => r,
             Err(e) => return (Err(request_error(e)), None),
@@ -219,7 +233,7 @@ impl ApiClient {
         };
         // An API that echoes the request's headers in an error body must not put the key
         // into run rows, `sync_log` or the logs.
-        let result = interpret(url, status, &body, self.settings.key.expose())
+        let result = interpret(url, status, &body, self.settings.key.expose(), reached)
             .map_err(|e| e.redact(self.settings.key.expose()));
         (result, retry_after)
     }

@@ -1,7 +1,12 @@
 //! What can go wrong talking to the API, in the user's terms.
 
-/// Statuses that say "try again later" rather than "you asked wrongly".
-const RETRYABLE_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
+/// Statuses that say "try again later" rather than "you asked wrongly": 408, 425, 429 and
+/// every 5xx (proxies' 520-524 included) except 501 Not Implemented and 505 HTTP Version Not
+/// Supported, which will answer the same way however often they are asked.
+fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429)
+        || (500..600).contains(&status) && !matches!(status, 501 | 505)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -32,7 +37,7 @@ impl ApiError {
     /// Whether the same request may succeed if simply tried again.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ApiError::Http { status, .. } => RETRYABLE_STATUSES.contains(status),
+            ApiError::Http { status, .. } => is_retryable_status(*status),
             ApiError::Network(_) | ApiError::BadResponse(_) => true,
             ApiError::Auth { .. }
             | ApiError::TooLarge { .. }
@@ -86,6 +91,38 @@ impl ApiError {
             | ApiError::TooLarge { .. }
             | ApiError::CrossOrigin { .. }
             | ApiError::Pagination(_) => "bad_response",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(status: u16) -> ApiError {
+        ApiError::Http {
+            status,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn every_5xx_but_501_and_505_is_retried() {
+        for status in [500, 502, 503, 504, 507, 520, 521, 522, 523, 524, 599] {
+            assert!(http(status).is_retryable(), "{status}");
+        }
+        for status in [501, 505] {
+            assert!(!http(status).is_retryable(), "{status}");
+        }
+    }
+
+    #[test]
+    fn timeouts_too_early_and_rate_limits_are_retried_other_4xx_not() {
+        for status in [408, 425, 429] {
+            assert!(http(status).is_retryable(), "{status}");
+        }
+        for status in [400, 404, 405, 409, 410, 422] {
+            assert!(!http(status).is_retryable(), "{status}");
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod timestamp;
 
 use chrono::NaiveDateTime;
 
-pub use client::{ApiClient, ClientSettings, Page, RetryNotice};
+pub use client::{ApiClient, ClientSettings, Page, Reached, RetryNotice};
 pub use envelope::{parse_body, Content, Groups, NextLink, ParsedBody};
 pub use error::ApiError;
 
@@ -41,6 +41,9 @@ pub struct BadTimestamp {
 /// It is kept whole in `sync_log` so that nothing the API sent is silently dropped.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RejectedRecord {
+    /// The group's id when it could be read: the group exists upstream even if this
+    /// version of it cannot be stored.
+    pub id: Option<i64>,
     pub raw_json: String,
     pub reason: String,
 }

@@ -29,10 +29,15 @@ pub fn parse_record(raw: &RawValue) -> Result<GroupRecord, RejectedRecord> {
         let reason = format!("id {} is not a positive integer", excerpt(id_value));
         return Err(rejected(raw, reason));
     };
-    let group_name =
-        optional_text("group_name", fields.group_name).map_err(|r| rejected(raw, r))?;
-    let group_description = optional_text("group_description", fields.group_description)
-        .map_err(|r| rejected(raw, r))?;
+    // From here on the API has told us which group this is: a rejection still proves the
+    // group exists upstream, so it must never be taken for a deletion.
+    let identified = |reason| RejectedRecord {
+        id: Some(id),
+        ..rejected(raw, reason)
+    };
+    let group_name = optional_text("group_name", fields.group_name).map_err(identified)?;
+    let group_description =
+        optional_text("group_description", fields.group_description).map_err(identified)?;
     let mut bad_timestamps = Vec::new();
     let created_at = timestamp("created_at", fields.created_at, &mut bad_timestamps);
     let updated_at = timestamp("updated_at", fields.updated_at, &mut bad_timestamps);
@@ -58,6 +63,7 @@ fn business_code(value: Option<&RawValue>) -> Option<i64> {
 
 fn rejected(raw: &RawValue, reason: String) -> RejectedRecord {
     RejectedRecord {
+        id: None,
         raw_json: raw.get().to_owned(),
         reason,
     }

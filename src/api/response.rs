@@ -3,21 +3,29 @@
 
 use reqwest::{StatusCode, Url};
 
-use super::client::Page;
+use super::client::{Page, Reached};
 use super::envelope::{parse_body, Content, ParsedBody};
 use super::error::ApiError;
 
 /// Decides what a complete response means (SPEC section 2 and 5).
 /// `secret` (the key) is blanked out of any body text quoted in an error, before that text is
 /// cut short: a cut inside an echoed key would otherwise leave part of it.
+///
+/// "No data" means the end of the data only on the first request of a listing; on a page the
+/// API linked to, it announced more than it gave, and taking that as the end would mark every
+/// group of the missing pages deleted. It is then a `bad_response`: retried, then the run fails.
 pub(super) fn interpret(
     url: &Url,
     status: StatusCode,
     body: &[u8],
     secret: &str,
+    reached: Reached,
 ) -> Result<Page, ApiError> {
     let summarise = |body: &[u8]| summarise(body, secret);
     let code = status.as_u16();
+    if code == 204 {
+        return no_data(url, reached, "204 No Content".to_owned());
+    }
     let parsed = parse_body(body);
     let said = |p: &ParsedBody| p.error.clone().or_else(|| p.message.clone());
     if code == 401 || code == 403 {
@@ -48,31 +56,55 @@ pub(super) fn interpret(
             message: said(&parsed).unwrap_or_else(|| format!("body status {s}")),
         });
     }
-    let empty_404 =
-        code == 404 && parsed.error.is_none() && !matches!(parsed.content, Content::Groups(_));
-    if !status.is_success() && !empty_404 {
+    let has_groups = matches!(parsed.content, Content::Groups(_));
+    // A body status of 404 is read as an HTTP 404: "nothing found", when it names no error.
+    let not_found = code == 404 || (status.is_success() && parsed.status == Some(404));
+    if not_found && parsed.error.is_none() && !has_groups {
+        return no_data(url, reached, "404 Not Found".to_owned());
+    }
+    if !status.is_success() {
         return Err(ApiError::Http {
             status: code,
             message: said(&parsed).unwrap_or_else(|| summarise(body)),
         });
     }
-    if let Some(s) = parsed
-        .status
-        .filter(|s| !(200..300).contains(s) && !empty_404)
-    {
+    if let Some(s) = parsed.status.filter(|s| !(200..300).contains(s)) {
         return Err(ApiError::Http {
             status: u16::try_from(s).unwrap_or(0),
             message: said(&parsed).unwrap_or_else(|| format!("body status {s}")),
         });
     }
+    if let (Some(error), false) = (&parsed.error, has_groups) {
+        return Err(ApiError::BadResponse(format!(
+            "the API answered {code} with an error and no groups: {error}"
+        )));
+    }
     if let Content::Unrecognised(why) = &parsed.content {
         return Err(ApiError::BadResponse(why.clone()));
+    }
+    if matches!(parsed.content, Content::Empty) {
+        return no_data(url, reached, "no groups".to_owned());
     }
     Ok(Page {
         url: url.clone(),
         http_status: code,
         body: parsed,
     })
+}
+
+/// A response without data: an empty result on the first request, a `bad_response` on a
+/// page the API linked to.
+fn no_data(url: &Url, reached: Reached, what: String) -> Result<Page, ApiError> {
+    match reached {
+        Reached::First => Ok(Page {
+            url: url.clone(),
+            http_status: 200,
+            body: ParsedBody::default(),
+        }),
+        Reached::Link => Err(ApiError::BadResponse(format!(
+            "{what} on a page the previous page linked to: the listing is incomplete"
+        ))),
+    }
 }
 
 /// A short, printable description of a body that is not what we expected.
@@ -98,6 +130,56 @@ fn summarise(body: &[u8], secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(status: u16, body: &str, reached: Reached) -> Result<Page, ApiError> {
+        let url = Url::parse("http://127.0.0.1/api/v1/customer-groups").unwrap();
+        let status = StatusCode::from_u16(status).unwrap();
+        interpret(&url, status, body.as_bytes(), "key", reached)
+    }
+
+    fn is_empty_result(r: Result<Page, ApiError>) -> bool {
+        matches!(r, Ok(page) if matches!(page.body.content, Content::Empty))
+    }
+
+    fn is_bad_response(r: Result<Page, ApiError>) -> bool {
+        matches!(r, Err(ApiError::BadResponse(_)))
+    }
+
+    #[test]
+    fn no_data_is_an_empty_result_first_and_a_bad_response_on_a_linked_page() {
+        for (status, body) in [
+            (200, r#"{"status":200,"data":[]}"#),
+            (200, r#"{"status":200,"data":{"groups":[]}}"#),
+            (204, ""),
+            (404, r#"{"message":"Not Found"}"#),
+            (200, r#"{"status":404,"message":"No groups"}"#),
+        ] {
+            assert!(
+                is_empty_result(read(status, body, Reached::First)),
+                "{status} {body}"
+            );
+            assert!(
+                is_bad_response(read(status, body, Reached::Link)),
+                "{status} {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_error_field_without_groups_is_a_bad_response_even_on_the_first_request() {
+        let r = read(200, r#"{"error":"maintenance"}"#, Reached::First);
+        assert!(matches!(&r, Err(ApiError::BadResponse(m)) if m.contains("maintenance")));
+    }
+
+    #[test]
+    fn a_body_status_404_with_an_error_is_an_http_404() {
+        let r = read(
+            200,
+            r#"{"status":404,"error":"Unknown business"}"#,
+            Reached::First,
+        );
+        assert!(matches!(r, Err(ApiError::Http { status: 404, .. })));
+    }
 
     #[test]
     fn html_bodies_are_summarised_not_echoed() {

@@ -142,7 +142,13 @@ async fn tick(daemon: Arc<Daemon>, trigger: Trigger, full: bool) {
                 daemon.full_pending.store(true, Ordering::SeqCst);
             }
         }
-        Err(e) => error!("sync could not run: {e}"),
+        Err(e) => {
+            // The full sync that was due is still due: the next tick does it.
+            if force_full {
+                daemon.full_pending.store(true, Ordering::SeqCst);
+            }
+            error!("sync could not run: {e}");
+        }
     }
 }
 

@@ -1,5 +1,4 @@
-//! Writing groups: one transaction per page, a write only for new or changed records, and
-//! the deletion reconciliation of a full run.
+//! Writing groups: one transaction per page, a write only for new or changed records.
 
 use std::collections::HashMap;
 
@@ -9,17 +8,13 @@ use sqlx::{Row, SqliteConnection};
 use tracing::instrument;
 
 use super::runs::{insert_events, LogEvent};
-use super::seen::SeenIds;
 use super::{sql, Store, StoreError};
 use crate::api::GroupRecord;
 use crate::domain::{format_timestamp, Scope};
 
-/// Ids per `IN (...)` list of the deletion reconciliation.
-const IDS_PER_LOOKUP: usize = 500;
-
 /// Writer's exclusive lock up front: a deferred transaction that reads first could fail to
 /// upgrade while an analyst's write is pending, instead of waiting for it.
-const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+pub(super) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// Settings of the connection that writes pages. They stay with the connection, so repeating
 /// them in every page's transaction costs two trivial statements and keeps them true whichever
@@ -57,17 +52,6 @@ pub struct PageCounts {
     pub updated: u64,
     pub unchanged: u64,
     pub restored: u64,
-}
-
-/// What the end of a full run did about groups the API no longer lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deletion {
-    Marked(u64),
-    /// More than the allowed fraction would have gone: nothing was marked.
-    Guarded {
-        missing: u64,
-        live: u64,
-    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -152,58 +136,6 @@ impl Store {
         add_to_run(&mut tx, page, &counts).await?;
         tx.commit().await?;
         Ok(counts)
-    }
-
-    /// Marks as deleted the live rows of the scope that a complete full run did not see,
-    /// unless that is more than `guard_fraction` of them (and the guard is not lifted).
-    #[instrument(skip_all, fields(run_id, seen = seen.len()))]
-    pub async fn reconcile_deletions(
-        &self,
-        run_id: i64,
-        scope: Scope,
-        seen: &mut SeenIds,
-        guard_fraction: Option<f64>,
-        history: bool,
-        now: NaiveDateTime,
-    ) -> Result<Deletion, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let (missing, live) = missing_live_ids(&mut tx, scope, seen).await?;
-        let (missing_n, live_n) = (missing.len() as u64, live);
-        if let Some(fraction) = guard_fraction {
-            if missing_n > 0 && (missing_n as f64) > fraction * (live_n as f64) {
-                return Ok(Deletion::Guarded {
-                    missing: missing_n,
-                    live: live_n,
-                });
-            }
-        }
-        let now = format_timestamp(now);
-        let mut rest = missing.as_slice();
-        for size in sql::statement_sizes(missing.len(), IDS_PER_LOOKUP) {
-            let (chunk, tail) = rest.split_at(size);
-            rest = tail;
-            if history {
-                let text = sql::history_of_deleted(chunk.len());
-                let mut q = sqlx::query(&text).bind(run_id).bind(&now);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            let text = sql::mark_deleted(chunk.len());
-            let mut q = sqlx::query(&text).bind(&now).bind(&now);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        sqlx::query("UPDATE sync_runs SET deleted = deleted + ? WHERE id = ?")
-            .bind(missing_n as i64)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Deletion::Marked(missing_n))
     }
 }
 
@@ -313,33 +245,4 @@ async fn add_to_run(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Live ids of the scope that `seen` lacks, and how many live rows the scope has. Both lists
-/// stream in order, so memory holds only what is missing.
-async fn missing_live_ids(
-    conn: &mut SqliteConnection,
-    scope: Scope,
-    seen: &mut SeenIds,
-) -> Result<(Vec<i64>, u64), StoreError> {
-    let query = match scope.business_code() {
-        None => sqlx::query("SELECT id FROM customer_groups WHERE deleted_at IS NULL ORDER BY id"),
-        Some(code) => sqlx::query(
-            "SELECT id FROM customer_groups WHERE business_code = ? AND deleted_at IS NULL \
-             ORDER BY id",
-        )
-        .bind(code),
-    };
-    let mut seen = seen.sorted().peekable();
-    let mut rows = query.fetch(&mut *conn);
-    let (mut missing, mut live) = (Vec::new(), 0u64);
-    while let Some(row) = rows.try_next().await? {
-        let id: i64 = row.try_get(0)?;
-        live += 1;
-        while seen.next_if(|s| *s < id).is_some() {}
-        if seen.peek() != Some(&id) {
-            missing.push(id);
-        }
-    }
-    Ok((missing, live))
 }

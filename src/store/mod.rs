@@ -1,9 +1,9 @@
 //! The SQLite database: opening it the way a live analyst-facing file must be opened,
 //! embedded migrations, the page writer, the run log and the status queries.
 
+mod deletions;
 mod groups;
 mod runs;
-mod seen;
 mod sql;
 mod status;
 
@@ -14,9 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 use tracing::instrument;
 
-pub use groups::{Deletion, PageCounts, PageWrite};
+pub use groups::{PageCounts, PageWrite};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
-pub use seen::SeenIds;
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
 
 /// How long a statement waits for another writer (an analyst's `BEGIN IMMEDIATE`, the

@@ -97,7 +97,8 @@ pub fn diff_page(records: usize) -> String {
 
 pub fn mark_deleted(ids: usize) -> String {
     format!(
-        "UPDATE customer_groups SET deleted_at = ?, last_changed_at = ? WHERE id IN ({})",
+        "UPDATE customer_groups SET deleted_at = ?, last_changed_at = ? \
+         WHERE deleted_at IS NULL AND id IN ({})",
         list_placeholders(ids)
     )
 }
@@ -107,7 +108,7 @@ pub fn history_of_deleted(ids: usize) -> String {
         "INSERT INTO customer_group_history \
          (group_id, sync_run_id, change, recorded_at, updated_at, raw_json) \
          SELECT id, ?, 'delete', ?, updated_at, raw_json FROM customer_groups \
-         WHERE id IN ({})",
+         WHERE deleted_at IS NULL AND id IN ({})",
         list_placeholders(ids)
     )
 }

@@ -1,5 +1,6 @@
 //! The `sync_log` rows a run writes, built in one place so their shape stays the same.
 
+use roaring::RoaringTreemap;
 use serde_json::json;
 
 use crate::api::{ApiError, BadTimestamp, RejectedRecord, RetryNotice};
@@ -80,4 +81,60 @@ pub fn duplicate_id(id: i64) -> LogEvent {
     let message =
         format!("group {id} appeared more than once in one response; kept the latest updated_at");
     LogEvent::new(Level::Warn, "duplicate_id", message).with_detail(json!({ "id": id }))
+}
+
+/// The most ids an event's `detail` lists; the count is always whole.
+const IDS_IN_DETAIL: usize = 100;
+
+pub fn filter_not_honoured(count: u64, date: &str) -> LogEvent {
+    let message = format!(
+        "{count} records have updated_at before the updated_at={date} filter sent: the API is \
+         not filtering as expected; the scope is listed again without the filter"
+    );
+    LogEvent::new(Level::Warn, "filter_not_honoured", message)
+        .with_detail(json!({ "count": count, "updated_at": date }))
+}
+
+pub fn count_mismatch(announced: u64, received: u64) -> LogEvent {
+    let message = format!(
+        "the API announced {announced} groups but the listing received {received}; \
+         no group is marked deleted on the strength of this listing"
+    );
+    LogEvent::new(Level::Warn, "count_mismatch", message)
+        .with_detail(json!({ "announced": announced, "received": received }))
+}
+
+pub fn deletion_guard(confirmed: u64, live_before: u64, fraction: f64) -> LogEvent {
+    let message = format!(
+        "{confirmed} of the {live_before} groups live before this full run are gone upstream, \
+         more than delete_guard_fraction ({fraction}); none were marked deleted \
+         (--allow-mass-delete lifts the guard for one run)"
+    );
+    LogEvent::new(Level::Warn, "deletion_guard", message).with_detail(json!({
+        "missing": confirmed,
+        "live": live_before,
+        "delete_guard_fraction": fraction,
+    }))
+}
+
+/// Candidates that a confirming listing found after all: without it they would have been
+/// marked deleted although the API still has them.
+pub fn deletion_unconfirmed(saved: &RoaringTreemap) -> LogEvent {
+    let ids: Vec<u64> = saved.iter().take(IDS_IN_DETAIL).collect();
+    let count = saved.len();
+    let message = format!(
+        "{count} groups missing from the first listing were listed again by a confirming \
+         listing (rows shifted between pages); they were not marked deleted"
+    );
+    LogEvent::new(Level::Info, "deletion_unconfirmed", message)
+        .with_detail(json!({ "count": count, "ids": ids }))
+}
+
+pub fn deletion_unsettled(candidates: u64) -> LogEvent {
+    let message = format!(
+        "the listings kept changing while they were confirmed: {candidates} groups missing \
+         from them were not marked deleted; the next full run looks again"
+    );
+    LogEvent::new(Level::Info, "deletion_unconfirmed", message)
+        .with_detail(json!({ "count": candidates, "unsettled": true }))
 }

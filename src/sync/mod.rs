@@ -2,7 +2,9 @@
 //! daemon's ticks both come through [`Syncer::sync_all`]: there is one code path.
 
 mod events;
-mod pages;
+mod listing;
+mod reconcile;
+mod run;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,13 +12,15 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, instrument, warn};
 
+use reqwest::Url;
+
 use crate::api::ApiClient;
 use crate::domain::{now_utc, Mode, RunStatus, Scope, Trigger, Watermark};
 use crate::lock::{self, SyncLock};
 use crate::outcome::{judge, SyncError};
 use crate::store::{LogEvent, RunEnd, RunStart, Store};
 
-pub use pages::RunTally;
+pub use run::RunTally;
 
 /// The settings a run needs beyond the client and the store.
 #[derive(Clone, Debug)]
@@ -129,21 +133,11 @@ impl Syncer {
     ) -> RunReport {
         let started = Instant::now();
         let started_at = now_utc();
-        let mut report = RunReport {
-            scope,
-            run_id: None,
-            mode: Mode::Full,
-            status: RunStatus::Failed,
-            exit_code: 0,
-            error: None,
-            tally: RunTally::default(),
+        let before = match self.store.load_state(&scope).await {
+            Ok(state) => state.watermark(),
+            Err(e) => return self.fail_early(scope, Mode::Full, e.into()),
         };
-        let state = match self.store.load_state(&scope).await {
-            Ok(state) => state,
-            Err(e) => return self.fail_early(report, e.into()),
-        };
-        let before = state.watermark();
-        report.mode = if request.force_full || before.is_none() {
+        let mode = if request.force_full || before.is_none() {
             Mode::Full
         } else {
             Mode::Incremental
@@ -151,58 +145,51 @@ impl Syncer {
         let start = RunStart {
             scope,
             trigger: request.trigger,
-            mode: report.mode,
+            mode,
             started_at,
             watermark_before: before,
         };
         let run_id = match self.store.start_run(&start).await {
             Ok(id) => id,
-            Err(e) => return self.fail_early(report, e.into()),
+            Err(e) => return self.fail_early(scope, mode, e.into()),
         };
-        report.run_id = Some(run_id);
-        info!(run_id, mode = report.mode.as_str(), watermark = ?before.map(|w| w.to_string()), "sync started");
-        let mut run = pages::Run::new(self, run_id, &start, request);
+        let shown = before
+            .map(|w| w.to_string())
+            .unwrap_or_else(|| "none".into());
+        info!(run_id, mode = mode.as_str(), watermark = %shown, "sync started");
+        let mut run = run::Run::new(self, run_id, &start, request);
         let result = tokio::select! {
-            r = run.fetch_and_write() => r,
+            r = run.execute() => r,
             _ = cancel.cancelled() => Err(SyncError::Interrupted),
         };
-        let result = match result {
-            Ok(()) => run.finish_pages().await,
-            Err(e) => Err(e),
-        };
-        run.flush_retries().await;
-        report.tally = run.tally.clone();
-        let url = run.current_url.as_ref().map(|u| u.to_string());
-        let after = Watermark::advance(before, run.tally.newest_updated_at, started_at);
-        let closing = Closing {
-            start: &start,
-            after,
-            elapsed: started.elapsed(),
-            url,
-            verified_in_full: run.verified_in_full,
-        };
-        self.close_run(report, closing, result).await
+        let outcome = run.finish(result).await;
+        self.close_run(run_id, &start, outcome, started.elapsed())
+            .await
     }
 
     /// Records the end of the run: its status, the failure event, and on success the new
     /// watermark, all decided by [`judge`].
     async fn close_run(
         &self,
-        mut report: RunReport,
-        closing: Closing<'_>,
-        result: Result<(), SyncError>,
+        run_id: i64,
+        start: &RunStart,
+        outcome: run::RunOutcome,
+        elapsed: Duration,
     ) -> RunReport {
-        let Closing {
-            start,
-            after,
-            elapsed,
+        let run::RunOutcome {
+            result,
+            tally,
             url,
             verified_in_full,
-        } = closing;
+        } = outcome;
         let verdict = judge(&result);
-        let run_id = report.run_id.unwrap_or_default();
         let success = verdict.status == RunStatus::Success;
         let error = result.as_ref().err();
+        let after = Watermark::advance(
+            start.watermark_before,
+            tally.newest_updated_at,
+            start.started_at,
+        );
         let end = RunEnd {
             status: verdict.status,
             finished_at: now_utc(),
@@ -217,7 +204,8 @@ impl Syncer {
             full: verified_in_full,
         };
         if let (Some((level, event)), Some(e)) = (verdict.event, error) {
-            let logged = events::failure(level, event, e, self.client.key(), url.as_deref());
+            let url = url.as_ref().map(Url::as_str);
+            let logged = events::failure(level, event, e, self.client.key(), url);
             if let Err(log_err) = self
                 .store
                 .log_events(Some(run_id), end.finished_at, &[logged])
@@ -231,58 +219,63 @@ impl Syncer {
             error!(error = %e, "could not record the end of the run");
             exit_code = judge(&Err(e.into())).exit_code;
         }
-        match &end.error {
-            None => {
-                let t = &report.tally;
-                let watermark = end
-                    .watermark_after
-                    .map(|w| w.to_string())
-                    .unwrap_or_default();
-                info!(
-                    run_id,
-                    pages = t.pages,
-                    received = t.received,
-                    inserted = t.inserted,
-                    updated = t.updated,
-                    unchanged = t.unchanged,
-                    rejected = t.rejected,
-                    deleted = t.deleted,
-                    restored = t.restored,
-                    %watermark,
-                    "sync succeeded"
-                )
-            }
-            Some(e) if verdict.status == RunStatus::Interrupted => {
-                warn!(run_id, status = verdict.status.as_str(), error = %e, "sync interrupted")
-            }
-            Some(e) => {
-                error!(run_id, status = verdict.status.as_str(), error = %e, "sync did not succeed")
-            }
+        log_end(run_id, &tally, &end);
+        RunReport {
+            scope: start.scope,
+            run_id: Some(run_id),
+            mode: start.mode,
+            status: verdict.status,
+            exit_code,
+            error: end.error,
+            tally,
         }
-        report.status = verdict.status;
-        report.exit_code = exit_code;
-        report.error = end.error;
-        report
     }
 
-    fn fail_early(&self, mut report: RunReport, e: SyncError) -> RunReport {
+    fn fail_early(&self, scope: Scope, mode: Mode, e: SyncError) -> RunReport {
         error!(error = %e, "cannot start the run");
-        report.error = Some(e.to_string());
+        let message = e.to_string();
         let verdict = judge(&Err(e));
-        report.status = verdict.status;
-        report.exit_code = verdict.exit_code;
-        report
+        RunReport {
+            scope,
+            run_id: None,
+            mode,
+            status: verdict.status,
+            exit_code: verdict.exit_code,
+            error: Some(message),
+            tally: RunTally::default(),
+        }
     }
 }
 
-/// What `close_run` needs to know about the run besides its result.
-struct Closing<'a> {
-    start: &'a RunStart,
-    after: Option<Watermark>,
-    elapsed: Duration,
-    url: Option<String>,
-    /// A full run whose deletions were applied: only then was the scope verified in full.
-    verified_in_full: bool,
+/// The run's one line in the journal.
+fn log_end(run_id: i64, t: &RunTally, end: &RunEnd) {
+    match &end.error {
+        None => {
+            let watermark = end
+                .watermark_after
+                .map(|w| w.to_string())
+                .unwrap_or_else(|| "none".into());
+            info!(
+                run_id,
+                pages = t.pages,
+                received = t.received,
+                inserted = t.inserted,
+                updated = t.updated,
+                unchanged = t.unchanged,
+                rejected = t.rejected,
+                deleted = t.deleted,
+                restored = t.restored,
+                %watermark,
+                "sync succeeded"
+            )
+        }
+        Some(e) if end.status == RunStatus::Interrupted => {
+            warn!(run_id, status = end.status.as_str(), error = %e, "sync interrupted")
+        }
+        Some(e) => {
+            error!(run_id, status = end.status.as_str(), error = %e, "sync did not succeed")
+        }
+    }
 }
 
 /// Events a run collects before it can write them.

@@ -4,12 +4,7 @@
 use xtrakit_sync::domain::{Mode, RunStatus};
 
 use crate::fake_api::{Fault, MetaLocation, Pagination};
-use crate::helpers::{spawn_app, Ask, TestApp};
-
-const FULL: Ask = Ask {
-    full: true,
-    allow_mass_delete: false,
-};
+use crate::helpers::{spawn_app, Ask, TestApp, FULL};
 
 /// A database holding groups 1..=n from one successful sync.
 async fn synced_app(n: usize) -> TestApp {
@@ -27,11 +22,7 @@ async fn ids(app: &TestApp, sql: &str) -> Vec<i64> {
 }
 
 async fn deleted_ids(app: &TestApp) -> Vec<i64> {
-    ids(
-        app,
-        "SELECT id FROM customer_groups WHERE deleted_at IS NOT NULL ORDER BY id",
-    )
-    .await
+    app.deleted_ids().await
 }
 
 async fn last_run_deleted(app: &TestApp) -> i64 {

@@ -260,6 +260,8 @@ async fn empty_result_on_a_full_run_with_rows_trips_the_deletion_guard_instead_o
     let app = spawn_app(10).await;
     app.sync().await;
     let (before, watermark) = (app.snapshot().await, app.watermark().await);
+    // The first listing and the one that confirms its candidates both come back empty.
+    app.api.push_fault(raw(200, r#"{"status":200,"data":[]}"#));
     app.api.push_fault(raw(200, r#"{"status":200,"data":[]}"#));
 
     let report = app

@@ -67,6 +67,12 @@ pub struct Ask {
     pub allow_mass_delete: bool,
 }
 
+/// `--once --full`.
+pub const FULL: Ask = Ask {
+    full: true,
+    allow_mass_delete: false,
+};
+
 impl TestApp {
     pub async fn syncer(&self) -> Syncer {
         let client = ApiClient::new(ClientSettings {
@@ -154,6 +160,33 @@ impl TestApp {
             .expect("count events");
         pool.close().await;
         n
+    }
+
+    /// When the unfiltered scope was last verified in full.
+    pub async fn last_full_sync_at(&self) -> Option<String> {
+        self.text("SELECT (SELECT last_full_sync_at FROM sync_state WHERE scope = 'all')")
+            .await
+    }
+
+    /// Sets `last_full_sync_at` of the unfiltered scope to a date no run writes, so a test can
+    /// tell whether a later run moved it, even within the same second; returns that date.
+    pub async fn mark_verified_long_ago(&self) -> Option<String> {
+        let pool = self.db().await;
+        sqlx::query("UPDATE sync_state SET last_full_sync_at = '2000-01-01 00:00:00'")
+            .execute(&pool)
+            .await
+            .expect("set last_full_sync_at");
+        pool.close().await;
+        self.last_full_sync_at().await
+    }
+
+    /// Ids of `customer_groups` rows marked deleted, ascending.
+    pub async fn deleted_ids(&self) -> Vec<i64> {
+        let pool = self.db().await;
+        let sql = "SELECT id FROM customer_groups WHERE deleted_at IS NOT NULL ORDER BY id";
+        let ids: Vec<i64> = sqlx::query_scalar(sql).fetch_all(&pool).await.expect(sql);
+        pool.close().await;
+        ids
     }
 
     pub async fn watermark(&self) -> Option<String> {

@@ -7,6 +7,8 @@ mod helpers;
 
 mod cli;
 mod daemon;
+mod daemon_due;
+mod deletion_proof;
 mod deletions;
 mod envelopes;
 mod failures;
@@ -17,3 +19,4 @@ mod records;
 mod scopes;
 mod secrecy;
 mod sync_basics;
+mod upstream_quirks;

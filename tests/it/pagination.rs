@@ -6,17 +6,12 @@ use xtrakit_sync::domain::{Mode, RunStatus, Scope};
 use crate::fake_api::{
     FakeApi, FakeOptions, Fault, LinkLocation, MetaLocation, Pagination, RecordedRequest,
 };
-use crate::helpers::{spawn_app, spawn_app_with, Ask, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, Ask, TestApp, FULL};
 
 const GROUPS: usize = 7;
 const PER_PAGE: usize = 3;
 /// 7 groups, 3 a page.
 const PAGES: usize = 3;
-
-const FULL: Ask = Ask {
-    full: true,
-    allow_mass_delete: false,
-};
 
 fn next_url(location: LinkLocation, absolute: bool) -> Pagination {
     Pagination::NextUrl { location, absolute }
@@ -181,7 +176,7 @@ async fn page_repeating_an_earlier_url_stops_the_run_with_an_error() {
     // Page 2 names itself as the page after it.
     let page_two = "/api/v1/customer-groups?page=2";
     app.api.push_fault(raw(format!(
-        r#"{{"status":200,"data":{{"groups":[]}},"next_page_url":"{page_two}"}}"#
+        r#"{{"status":200,"data":{{"groups":[{{"id":1,"group_name":{{}}}}]}},"next_page_url":"{page_two}"}}"#
     )));
 
     let report = app.sync_with(FULL).await;
@@ -293,7 +288,7 @@ async fn next_page_url_to_another_origin_is_refused_without_sending_the_key() {
     .expect("second fake starts");
     let link = format!("{}?page=2", elsewhere.api_url());
     app.api.push_fault(raw(format!(
-        r#"{{"status":200,"data":{{"groups":[]}},"next_page_url":"{link}"}}"#
+        r#"{{"status":200,"data":{{"groups":[{{"id":1,"group_name":{{}}}}]}},"next_page_url":"{link}"}}"#
     )));
 
     let report = app.sync_with(FULL).await;

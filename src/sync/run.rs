@@ -1,0 +1,248 @@
+//! One run of one scope, from its first request to its verdict: the listings it makes, the
+//! checks on what the API did, and (full runs) the deletion rules. The run returns what
+//! happened as a value; recording it is the caller's job.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use reqwest::Url;
+use tracing::{info, warn};
+
+use super::listing::{Listing, ListingAsk};
+use super::reconcile::{Decision, Reconciliation};
+use super::{events, Events, SyncRequest, Syncer};
+use crate::api::{Groups, RetryNotice};
+use crate::domain::{now_utc, Mode, Scope};
+use crate::outcome::SyncError;
+use crate::store::{PageCounts, RunStart};
+
+/// The counters of a run, as they are also written to its `sync_runs` row.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunTally {
+    pub pages: u64,
+    pub received: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    pub deleted: u64,
+    pub restored: u64,
+    /// The newest `updated_at` committed; the watermark candidate.
+    pub newest_updated_at: Option<NaiveDateTime>,
+}
+
+impl RunTally {
+    pub(super) fn add_page(&mut self, groups: &Groups, counts: &PageCounts) {
+        self.pages += 1;
+        self.received += groups.received as u64;
+        self.rejected += groups.rejected.len() as u64;
+        self.inserted += counts.inserted;
+        self.updated += counts.updated;
+        self.unchanged += counts.unchanged;
+        self.restored += counts.restored;
+    }
+}
+
+/// What a run did, whether it succeeded or not.
+#[derive(Debug)]
+pub(super) struct RunOutcome {
+    pub result: Result<(), SyncError>,
+    pub tally: RunTally,
+    /// The request in flight or last made: where a failure happened.
+    pub url: Option<Url>,
+    /// A full run whose deletion rules were applied to the end: the scope was verified.
+    pub verified_in_full: bool,
+}
+
+pub(super) struct Run<'s> {
+    pub(super) syncer: &'s Syncer,
+    pub(super) run_id: i64,
+    pub(super) scope: Scope,
+    mode: Mode,
+    request: SyncRequest,
+    filter_date: Option<NaiveDate>,
+    pub(super) tally: RunTally,
+    pub(super) retries: Vec<RetryNotice>,
+    pub(super) current_url: Option<Url>,
+    verified_in_full: bool,
+}
+
+impl<'s> Run<'s> {
+    pub(super) fn new(
+        syncer: &'s Syncer,
+        run_id: i64,
+        start: &RunStart,
+        request: SyncRequest,
+    ) -> Run<'s> {
+        let filter_date = match start.mode {
+            Mode::Full => None,
+            Mode::Incremental => start
+                .watermark_before
+                .map(|w| w.filter_date(syncer.options.lookback_days)),
+        };
+        Run {
+            syncer,
+            run_id,
+            scope: start.scope,
+            mode: start.mode,
+            request,
+            filter_date,
+            tally: RunTally::default(),
+            retries: Vec::new(),
+            current_url: None,
+            verified_in_full: false,
+        }
+    }
+
+    /// The run, to its end. Dropping the future (a signal) abandons it where it is: every
+    /// page written so far is whole, and nothing after it happened.
+    pub(super) async fn execute(&mut self) -> Result<(), SyncError> {
+        match self.mode {
+            Mode::Incremental => self.incremental().await,
+            Mode::Full => self.full().await,
+        }
+    }
+
+    /// Ends the run: logs retries not yet logged and hands back what happened.
+    pub(super) async fn finish(mut self, result: Result<(), SyncError>) -> RunOutcome {
+        self.flush_retries().await;
+        RunOutcome {
+            result,
+            tally: self.tally,
+            url: self.current_url,
+            verified_in_full: self.verified_in_full,
+        }
+    }
+
+    /// The filtered listing; if the API did not honour the filter (records older than the
+    /// date sent) or sent nothing at all (an API that reads the date as an end date), the
+    /// scope is listed again unfiltered, so no change upstream waits for the next full run.
+    async fn incremental(&mut self) -> Result<(), SyncError> {
+        let filter = self.filter_date;
+        let listing = self
+            .list(ListingAsk {
+                filter,
+                collect_ids: false,
+            })
+            .await?;
+        let mut warnings = self.count_warning(&listing);
+        let not_honoured = listing.older_than_filter > 0;
+        if not_honoured {
+            let date = filter.map(|d| d.to_string()).unwrap_or_default();
+            warnings.push(events::filter_not_honoured(
+                listing.older_than_filter,
+                &date,
+            ));
+        }
+        self.log(&warnings).await?;
+        if not_honoured || listing.received == 0 {
+            info!("listing the scope again without the updated_at filter (upserts only)");
+            let unfiltered = self
+                .list(ListingAsk {
+                    filter: None,
+                    collect_ids: false,
+                })
+                .await?;
+            self.log(&self.count_warning(&unfiltered)).await?;
+        }
+        Ok(())
+    }
+
+    /// The listing, then the deletion rules: candidates are confirmed by further listings,
+    /// and only a complete, settled, guarded set is marked (see `reconcile`).
+    async fn full(&mut self) -> Result<(), SyncError> {
+        let store = &self.syncer.store;
+        let live_before = store.count_live(self.scope).await?;
+        let ask = ListingAsk {
+            filter: None,
+            collect_ids: true,
+        };
+        let listing = self.list(ask).await?;
+        if !self.complete(&listing).await? {
+            return Ok(());
+        }
+        let candidates = store.live_ids_missing(self.scope, &listing.seen).await?;
+        let mut reconciliation = Reconciliation::new(live_before, listing.seen, candidates);
+        while reconciliation.wants_listing() {
+            let listing = self.list(ask).await?;
+            if !self.complete(&listing).await? {
+                return Ok(());
+            }
+            reconciliation.add_listing(listing.seen);
+        }
+        let mut notes = Events::new();
+        if !reconciliation.saved().is_empty() {
+            notes.push(events::deletion_unconfirmed(reconciliation.saved()));
+        }
+        let guard =
+            (!self.request.allow_mass_delete).then_some(self.syncer.options.delete_guard_fraction);
+        match reconciliation.decide(guard) {
+            Decision::Mark(ids) => {
+                let options = &self.syncer.options;
+                let marked = if ids.is_empty() {
+                    0
+                } else {
+                    let now = now_utc();
+                    store
+                        .mark_deleted(self.run_id, &ids, options.history, now)
+                        .await?
+                };
+                self.tally.deleted = marked;
+                self.verified_in_full = true;
+            }
+            Decision::Guarded {
+                confirmed,
+                live_before,
+                fraction,
+            } => notes.push(events::deletion_guard(confirmed, live_before, fraction)),
+            Decision::Unsettled { candidates } => {
+                notes.push(events::deletion_unsettled(candidates))
+            }
+        }
+        self.log(&notes).await
+    }
+
+    /// Whether a listing of a full run may serve as proof of deletions: no `count_mismatch`.
+    async fn complete(&mut self, listing: &Listing) -> Result<bool, SyncError> {
+        let warnings = self.count_warning(listing);
+        self.log(&warnings).await?;
+        Ok(warnings.is_empty())
+    }
+
+    fn count_warning(&self, listing: &Listing) -> Events {
+        listing
+            .count_mismatch()
+            .map(|(announced, received)| events::count_mismatch(announced, received))
+            .into_iter()
+            .collect()
+    }
+
+    /// Writes the run's own events and shows them in the journal.
+    async fn log(&self, notes: &Events) -> Result<(), SyncError> {
+        for n in notes {
+            match n.level {
+                crate::store::Level::Info => info!(event = n.event, "{}", n.message),
+                _ => warn!(event = n.event, "{}", n.message),
+            }
+        }
+        self.syncer
+            .store
+            .log_events(Some(self.run_id), now_utc(), notes)
+            .await?;
+        Ok(())
+    }
+
+    /// Logs the retries made so far; a logging failure must not hide the sync's own result.
+    pub(super) async fn flush_retries(&mut self) {
+        if self.retries.is_empty() {
+            return;
+        }
+        let logged: Events = self.retries.drain(..).map(|n| events::retry(&n)).collect();
+        if let Err(e) = self
+            .syncer
+            .store
+            .log_events(Some(self.run_id), now_utc(), &logged)
+            .await
+        {
+            tracing::error!(error = %e, "could not log retries");
+        }
+    }
+}
