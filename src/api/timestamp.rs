@@ -4,7 +4,7 @@
 //! a small hand-written scanner rather than a list of `strftime` patterns: one pass, no
 //! allocation, and every accepted form is spelled out in [`normalize`].
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 
 /// Reads a timestamp as SPEC section 2 lists; `None` when it cannot be understood.
 ///
@@ -16,12 +16,21 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 /// - a bare date, read as midnight.
 ///
 /// A time without a zone is taken as UTC, because that is what the database stores.
+/// A leap second (`23:59:60`) is read as the second before it. A time that falls outside
+/// the years 0001-9999 once in UTC is refused: the database keeps times as text that sorts
+/// like time, which a fifth year digit or a minus sign would break.
 pub fn normalize(text: &str) -> Option<NaiveDateTime> {
     let bytes = text.trim().as_bytes();
-    if let Some(canonical) = canonical(bytes) {
-        return canonical;
-    }
-    Scanner { bytes, pos: 0 }.datetime()
+    let read = match canonical(bytes) {
+        Some(canonical) => canonical,
+        None => Scanner { bytes, pos: 0 }.datetime(),
+    };
+    read.filter(|t| (1..=9999).contains(&t.year()))
+}
+
+/// A clock time; second 60 (a leap second) becomes 59.
+fn clock(hour: u32, minute: u32, second: u32) -> Option<NaiveTime> {
+    NaiveTime::from_hms_opt(hour, minute, if second == 60 { 59 } else { second })
 }
 
 /// The padded `YYYY-MM-DD HH:MM:SS` form that nearly every record uses, read by position.
@@ -43,7 +52,7 @@ fn canonical(b: &[u8]) -> Option<Option<NaiveDateTime>> {
     let minute = fixed(b, 14, 2)?;
     let second = fixed(b, 17, 2)?;
     let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day);
-    let time = NaiveTime::from_hms_opt(hour, minute, second);
+    let time = clock(hour, minute, second);
     Some(date.zip(time).map(|(d, t)| d.and_time(t)))
 }
 
@@ -105,7 +114,7 @@ impl Scanner<'_> {
                 }
             }
         }
-        NaiveTime::from_hms_opt(hour, minute, second)
+        clock(hour, minute, second)
     }
 
     /// The zone's offset east of UTC in seconds; no zone at all means UTC.
@@ -193,6 +202,30 @@ impl Scanner<'_> {
 mod tests {
     use super::normalize;
     use chrono::NaiveDateTime;
+
+    #[test]
+    fn a_leap_second_is_read_as_the_second_before_it() {
+        assert_eq!(
+            normalize("2016-12-31 23:59:60"),
+            Some(at("2016-12-31 23:59:59"))
+        );
+        assert_eq!(
+            normalize("2016-12-31T23:59:60Z"),
+            Some(at("2016-12-31 23:59:59"))
+        );
+        assert_eq!(normalize("2016-12-31 23:59:61"), None);
+    }
+
+    #[test]
+    fn times_outside_the_years_0001_to_9999_in_utc_are_refused() {
+        assert_eq!(normalize("9999-12-31T23:00:00-05:00"), None);
+        assert_eq!(normalize("0001-01-01T01:00:00+02:00"), None);
+        assert_eq!(normalize("0000-06-01 00:00:00"), None);
+        assert_eq!(
+            normalize("9999-12-31 23:59:59"),
+            Some(at("9999-12-31 23:59:59"))
+        );
+    }
 
     fn at(text: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()

@@ -67,6 +67,7 @@ async fn once(settings: &Settings, full: bool, allow_mass_delete: bool) -> u8 {
     let request = SyncRequest {
         trigger: Trigger::Once,
         force_full: full,
+        full_due_since: None,
         allow_mass_delete,
     };
     let scopes = Scope::from_codes(&settings.business_codes);

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use croner::parser::{CronParser, Seconds};
 
 /// A cron schedule, checked when the configuration loads.
@@ -33,13 +34,31 @@ impl CronSchedule {
                 ))
             }
         };
-        scheduler_parser()
+        let cron = scheduler_parser()
             .parse(&six_field)
             .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))?;
+        // The scheduler would accept a date that never comes (say 31 February) and then
+        // never sync; ask for its next time now instead.
+        if cron.find_next_occurrence(&Utc::now(), false).is_err() {
+            return Err(format!(
+                "cron expression {expr:?} never fires (no such date); day-of-month and \
+                 day-of-week must both match (AND, unlike classic cron's OR)"
+            ));
+        }
         Ok(CronSchedule {
             original: expr.trim().to_owned(),
             six_field,
         })
+    }
+}
+
+impl CronSchedule {
+    /// The latest time at or before `now` when the schedule fired: a full sync scheduled
+    /// then is due until one has succeeded since.
+    pub fn previous_fire(&self, now: DateTime<Utc>) -> Option<NaiveDateTime> {
+        let cron = scheduler_parser().parse(&self.six_field).ok()?;
+        let at = cron.find_previous_occurrence(&now, true).ok()?;
+        Some(at.naive_utc())
     }
 }
 
@@ -85,6 +104,22 @@ mod tests {
     fn seven_field_and_nickname_crons_are_rejected() {
         assert!(CronSchedule::parse("0 0 3 * * * 2030").is_err());
         assert!(CronSchedule::parse("@daily").is_err());
+    }
+
+    #[test]
+    fn a_cron_that_can_never_fire_is_rejected() {
+        let err = CronSchedule::parse("0 0 31 2 *").unwrap_err();
+        assert!(err.contains("never fires"), "{err}");
+    }
+
+    #[test]
+    fn previous_fire_is_the_latest_time_at_or_before_now() {
+        let weekly = CronSchedule::parse("30 3 * * SUN").unwrap();
+        let now = "2026-12-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let at = weekly.previous_fire(now).unwrap();
+        assert_eq!(at.to_string(), "2026-11-29 03:30:00");
+        let exactly = "2026-11-29T03:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(weekly.previous_fire(exactly), Some(at));
     }
 
     #[test]

@@ -5,10 +5,11 @@
 mod notify;
 mod signals;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,9 @@ use crate::outcome::{EXIT_CONFIG, EXIT_OK};
 use crate::store::{Level, LogEvent};
 use crate::sync::{LockPolicy, SyncRequest, Syncer};
 
+/// Ticks this close together fired at the same moment (both schedules matching one second).
+const SAME_MOMENT_SECS: i64 = 1;
+
 /// How long shutdown waits for the run in flight to record itself as interrupted.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
@@ -32,9 +36,11 @@ struct Daemon {
     scopes: Vec<Scope>,
     /// Held by the tick that is syncing; a tick that cannot take it is skipped.
     busy: Mutex<()>,
-    /// Set by a full-sync tick, cleared by a successful full sync: a full sync skipped
-    /// because another tick was busy is done by the next tick that runs.
-    full_pending: AtomicBool,
+    /// When the tick holding `busy` fired (Unix seconds).
+    busy_since: AtomicI64,
+    /// When a full sync is due is derived from the run log and this schedule, never kept
+    /// in memory: a restart, a skipped or a failed full tick leaves it due.
+    full_schedule: Option<CronSchedule>,
     cancel: CancellationToken,
 }
 
@@ -48,7 +54,8 @@ pub async fn run(settings: &Settings) -> u8 {
         syncer,
         scopes: Scope::from_codes(&settings.business_codes),
         busy: Mutex::new(()),
-        full_pending: AtomicBool::new(false),
+        busy_since: AtomicI64::new(0),
+        full_schedule: settings.full_sync_schedule.clone(),
         cancel: cancel_on_signal(),
     });
     let mut scheduler = match schedule(&daemon, settings).await {
@@ -61,7 +68,7 @@ pub async fn run(settings: &Settings) -> u8 {
     notify::ready();
     info!(schedule = %settings.schedule, full_sync_schedule = ?settings.full_sync_schedule.as_ref().map(|s| s.to_string()), "daemon started");
     if settings.run_on_start {
-        tokio::spawn(tick(daemon.clone(), Trigger::Startup, false));
+        tokio::spawn(tick(daemon.clone(), Trigger::Startup));
     }
     daemon.cancel.cancelled().await;
     notify::stopping();
@@ -85,44 +92,51 @@ async fn schedule(
     settings: &Settings,
 ) -> Result<JobScheduler, tokio_cron_scheduler::JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
-    scheduler
-        .add(job(daemon, &settings.schedule, false)?)
-        .await?;
+    scheduler.add(job(daemon, &settings.schedule)?).await?;
     if let Some(full) = &settings.full_sync_schedule {
-        scheduler.add(job(daemon, full, true)?).await?;
+        scheduler.add(job(daemon, full)?).await?;
     }
     scheduler.start().await?;
     Ok(scheduler)
 }
 
+/// Both schedules tick the same way: whether the run is full is decided per scope from the
+/// run log, so the full schedule's job only makes sure a tick happens when it fires.
 fn job(
     daemon: &Arc<Daemon>,
     schedule: &CronSchedule,
-    full: bool,
 ) -> Result<Job, tokio_cron_scheduler::JobSchedulerError> {
     let daemon = daemon.clone();
     Job::new_async(schedule.six_field.as_str(), move |_id, _scheduler| {
-        Box::pin(tick(daemon.clone(), Trigger::Schedule, full))
+        Box::pin(tick(daemon.clone(), Trigger::Schedule))
     })
 }
 
 /// One tick: every scope, unless a sync is still running here or in another process.
-#[instrument(skip_all, fields(trigger = trigger.as_str(), full))]
-async fn tick(daemon: Arc<Daemon>, trigger: Trigger, full: bool) {
+/// Two ticks of the same second (the full and the incremental schedule firing together) are
+/// one tick: the second is dropped without a `skipped_tick`.
+#[instrument(skip_all, fields(trigger = trigger.as_str()))]
+async fn tick(daemon: Arc<Daemon>, trigger: Trigger) {
     if daemon.cancel.is_cancelled() {
         return;
     }
-    if full {
-        daemon.full_pending.store(true, Ordering::SeqCst);
-    }
+    let now = Utc::now();
     let Ok(_busy) = daemon.busy.try_lock() else {
-        skipped(&daemon, "the previous sync is still running").await;
+        let running_since = daemon.busy_since.load(Ordering::SeqCst);
+        if (now.timestamp() - running_since).abs() > SAME_MOMENT_SECS {
+            skipped(&daemon, "the previous sync is still running").await;
+        }
         return;
     };
-    let force_full = daemon.full_pending.swap(false, Ordering::SeqCst);
+    daemon.busy_since.store(now.timestamp(), Ordering::SeqCst);
+    let full_due_since = daemon
+        .full_schedule
+        .as_ref()
+        .and_then(|s| s.previous_fire(now));
     let request = SyncRequest {
         trigger,
-        force_full,
+        force_full: false,
+        full_due_since,
         allow_mass_delete: false,
     };
     let syncer = &daemon.syncer;
@@ -131,24 +145,10 @@ async fn tick(daemon: Arc<Daemon>, trigger: Trigger, full: bool) {
         .await
     {
         Ok(crate::sync::SyncAllOutcome::Skipped) => {
-            if force_full {
-                daemon.full_pending.store(true, Ordering::SeqCst);
-            }
             skipped(&daemon, "another process is syncing this database").await;
         }
-        Ok(crate::sync::SyncAllOutcome::Ran(reports)) => {
-            let all_ok = reports.iter().all(|r| r.exit_code == EXIT_OK);
-            if force_full && !all_ok {
-                daemon.full_pending.store(true, Ordering::SeqCst);
-            }
-        }
-        Err(e) => {
-            // The full sync that was due is still due: the next tick does it.
-            if force_full {
-                daemon.full_pending.store(true, Ordering::SeqCst);
-            }
-            error!("sync could not run: {e}");
-        }
+        Ok(crate::sync::SyncAllOutcome::Ran(_)) => {}
+        Err(e) => error!("sync could not run: {e}"),
     }
 }
 

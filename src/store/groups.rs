@@ -1,6 +1,6 @@
 //! Writing groups: one transaction per page, a write only for new or changed records.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use futures_util::TryStreamExt;
@@ -40,8 +40,14 @@ pub struct PageWrite<'a> {
     /// Records in the response, rejected and duplicates included.
     pub received: usize,
     pub rejected: usize,
-    /// `rejected_record`, `bad_timestamp`, `duplicate_id` events of this page.
+    /// `rejected_record` and `duplicate_id` events of this page.
     pub events: &'a [LogEvent],
+    /// Events about one record (`bad_timestamp`), keyed by its id: written only when the
+    /// record is, so an unchanged record does not log the same warning on every run.
+    pub record_events: &'a [(i64, LogEvent)],
+    /// Ids of this page that an earlier page of the same listing already carried: such a
+    /// record overwrites the earlier one only if its `updated_at` is not older.
+    pub repeats: &'a HashSet<i64>,
     pub history: bool,
     pub now: NaiveDateTime,
 }
@@ -81,10 +87,10 @@ struct Write<'a> {
 }
 
 /// What the database holds for an id of the page.
-#[derive(Clone, Copy)]
 struct Stored {
     deleted: bool,
     same_json: bool,
+    updated_at: Option<String>,
 }
 
 impl Store {
@@ -101,8 +107,18 @@ impl Store {
         let mut counts = PageCounts::default();
         let mut writes: Vec<Write<'_>> = Vec::new();
         for record in page.records {
-            let change = match stored.get(&record.id) {
+            let updated_at = record.updated_at.map(format_timestamp);
+            let known = stored.get(&record.id);
+            let change = match known {
                 None => Change::Insert,
+                Some(s) if page.repeats.contains(&record.id) => {
+                    // Written earlier in this listing: the latest `updated_at` wins, and a
+                    // repeat is counted once, where it first appeared.
+                    if s.same_json || s.updated_at > updated_at {
+                        continue;
+                    }
+                    Change::Update
+                }
                 Some(Stored { deleted: true, .. }) => Change::Restore,
                 Some(Stored {
                     same_json: false, ..
@@ -121,7 +137,7 @@ impl Store {
                 record,
                 change,
                 created_at: record.created_at.map(format_timestamp),
-                updated_at: record.updated_at.map(format_timestamp),
+                updated_at,
             });
         }
         let now = format_timestamp(page.now);
@@ -133,6 +149,14 @@ impl Store {
             record_history(&mut tx, &writes, page.run_id, &now).await?;
         }
         insert_events(&mut tx, Some(page.run_id), page.now, page.events).await?;
+        let written: HashSet<i64> = writes.iter().map(|w| w.record.id).collect();
+        let record_events: Vec<LogEvent> = page
+            .record_events
+            .iter()
+            .filter(|(id, _)| written.contains(id))
+            .map(|(_, e)| e.clone())
+            .collect();
+        insert_events(&mut tx, Some(page.run_id), page.now, &record_events).await?;
         add_to_run(&mut tx, page, &counts).await?;
         tx.commit().await?;
         Ok(counts)
@@ -160,7 +184,15 @@ async fn diff_page(
             let id: i64 = row.try_get(0)?;
             let deleted: bool = row.try_get(1)?;
             let same_json: bool = row.try_get(2)?;
-            stored.insert(id, Stored { deleted, same_json });
+            let updated_at: Option<String> = row.try_get(3)?;
+            stored.insert(
+                id,
+                Stored {
+                    deleted,
+                    same_json,
+                    updated_at,
+                },
+            );
         }
     }
     Ok(stored)

@@ -105,6 +105,24 @@ impl Store {
         Ok(state.unwrap_or_default())
     }
 
+    /// Whether a full run of the scope that started at or after `since` succeeded.
+    #[instrument(skip_all, fields(scope = %scope))]
+    pub async fn full_succeeded_since(
+        &self,
+        scope: Scope,
+        since: NaiveDateTime,
+    ) -> Result<bool, StoreError> {
+        let found: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE business_code IS ? \
+             AND mode = 'full' AND status = 'success' AND started_at >= ?)",
+        )
+        .bind(scope.business_code())
+        .bind(format_timestamp(since))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(found)
+    }
+
     /// Runs still `running` were left by a dead process: only ever called while holding the
     /// sync lock, so a live sync in another process is never touched.
     #[instrument(skip_all)]

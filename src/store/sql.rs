@@ -83,13 +83,13 @@ pub fn insert_log(rows: usize) -> String {
     )
 }
 
-/// For each `(id, raw_json)` pair that is stored: its id, whether it is deleted, and whether
-/// the stored JSON is the same text. The comparison happens in SQLite, so no stored JSON is
+/// For each `(id, raw_json)` pair that is stored: its id, whether it is deleted, whether
+/// the stored JSON is the same text, and the stored `updated_at`. The comparison happens in SQLite, so no stored JSON is
 /// copied out; ids not stored return no row.
 pub fn diff_page(records: usize) -> String {
     format!(
         "WITH page (id, raw_json) AS (VALUES {}) \
-         SELECT g.id, g.deleted_at IS NOT NULL, g.raw_json IS page.raw_json \
+         SELECT g.id, g.deleted_at IS NOT NULL, g.raw_json IS page.raw_json, g.updated_at \
          FROM page JOIN customer_groups AS g ON g.id = page.id",
         values_placeholders(records, 2)
     )

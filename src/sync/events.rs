@@ -79,7 +79,7 @@ pub fn bad_timestamp(id: i64, bad: &BadTimestamp) -> LogEvent {
 
 pub fn duplicate_id(id: i64) -> LogEvent {
     let message =
-        format!("group {id} appeared more than once in one response; kept the latest updated_at");
+        format!("group {id} appeared more than once in one listing; kept the latest updated_at");
     LogEvent::new(Level::Warn, "duplicate_id", message).with_detail(json!({ "id": id }))
 }
 

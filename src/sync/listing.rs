@@ -16,12 +16,13 @@ use super::{events, Events};
 use crate::api::{ApiError, Content, Groups, Page, Reached};
 use crate::domain::now_utc;
 use crate::outcome::SyncError;
-use crate::store::PageWrite;
+use crate::store::{LogEvent, PageWrite};
 
 /// What one listing showed, beyond the rows it wrote.
 #[derive(Debug, Default)]
 pub(super) struct Listing {
-    /// Every id the API sent (stored or rejected), when the listing collects them.
+    /// Every id the API sent (stored or rejected): the evidence of a full run, and how a
+    /// group repeated on a later page of the same listing is recognised.
     pub seen: RoaringTreemap,
     /// Records received, rejected and duplicates included.
     pub received: u64,
@@ -41,24 +42,17 @@ impl Listing {
     }
 }
 
-/// What a listing asks for.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct ListingAsk {
-    pub filter: Option<NaiveDate>,
-    pub collect_ids: bool,
-}
-
 impl Run<'_> {
     /// Every page of one listing, in order. While a page is written, the next one (named by
     /// that page) is already being fetched, so the network and SQLite work at the same time.
     /// Failures keep the sequential order: a page that arrived is written before the failure
     /// of its link or of the request after it is returned, and a failed write abandons the
     /// request in flight. Stops with an error on a repeated page URL or past `max_pages`.
-    pub(super) async fn list(&mut self, ask: ListingAsk) -> Result<Listing, SyncError> {
+    pub(super) async fn list(&mut self, filter: Option<NaiveDate>) -> Result<Listing, SyncError> {
         let client = &self.syncer.client;
         let mut listing = Listing::default();
         let mut visited: HashSet<String> = HashSet::new();
-        let first = client.first_page(&self.scope, ask.filter);
+        let first = client.first_page(&self.scope, filter);
         let first = self.admit(&mut visited, first, 0)?;
         self.current_url = Some(first.clone());
         let fetched = client
@@ -77,7 +71,10 @@ impl Run<'_> {
             if let Some(url) = ahead {
                 self.current_url = Some(url.clone());
             }
-            let fetched = match self.write_fetching(&page, ahead, ask, &mut listing).await {
+            let fetched = match self
+                .write_fetching(&page, ahead, filter, &mut listing)
+                .await
+            {
                 Ok(fetched) => fetched,
                 Err(e) => {
                     self.current_url = Some(page.url.clone());
@@ -120,7 +117,7 @@ impl Run<'_> {
         &mut self,
         page: &Page,
         ahead: Option<&Url>,
-        ask: ListingAsk,
+        filter: Option<NaiveDate>,
         listing: &mut Listing,
     ) -> Result<Option<Result<Page, ApiError>>, SyncError> {
         let empty = Groups::default();
@@ -128,7 +125,13 @@ impl Run<'_> {
             Content::Groups(groups) => groups,
             _ => &empty,
         };
-        let page_events = page_events(groups);
+        let repeats: HashSet<i64> = groups
+            .records
+            .iter()
+            .map(|r| r.id)
+            .filter(|id| u64::try_from(*id).is_ok_and(|id| listing.seen.contains(id)))
+            .collect();
+        let (page_events, record_events) = page_events(groups, &repeats);
         let syncer = self.syncer;
         let page_write = PageWrite {
             run_id: self.run_id,
@@ -137,6 +140,8 @@ impl Run<'_> {
             received: groups.received,
             rejected: groups.rejected.len(),
             events: &page_events,
+            record_events: &record_events,
+            repeats: &repeats,
             history: syncer.options.history,
             now: now_utc(),
         };
@@ -167,15 +172,15 @@ impl Run<'_> {
         if let Some(n) = page.body.announced_count() {
             listing.announced.push(n);
         }
-        self.note_records(groups, ask, listing);
+        self.note_records(groups, filter, listing);
         Ok(fetched)
     }
 
     /// What the page's records tell beyond their rows: the watermark candidate, the filter's
     /// honesty, and (when collecting) which groups the API still has.
-    fn note_records(&mut self, groups: &Groups, ask: ListingAsk, listing: &mut Listing) {
+    fn note_records(&mut self, groups: &Groups, filter: Option<NaiveDate>, listing: &mut Listing) {
         listing.received += groups.received as u64;
-        let since = ask.filter.and_then(|d| d.and_hms_opt(0, 0, 0));
+        let since = filter.and_then(|d| d.and_hms_opt(0, 0, 0));
         for r in &groups.records {
             self.tally.newest_updated_at = self.tally.newest_updated_at.max(r.updated_at);
             if let (Some(since), Some(at)) = (since, r.updated_at) {
@@ -184,36 +189,37 @@ impl Run<'_> {
                 }
             }
         }
-        if ask.collect_ids {
-            let ids = groups.records.iter().map(|r| r.id);
-            let rejected = groups.rejected.iter().filter_map(|r| r.id);
-            for id in ids.chain(rejected) {
-                if let Ok(id) = u64::try_from(id) {
-                    listing.seen.insert(id);
-                }
+        let ids = groups.records.iter().map(|r| r.id);
+        let rejected = groups.rejected.iter().filter_map(|r| r.id);
+        for id in ids.chain(rejected) {
+            if let Ok(id) = u64::try_from(id) {
+                listing.seen.insert(id);
             }
         }
     }
 }
 
-/// The per-record warnings of one response, written in the page's transaction.
-fn page_events(groups: &Groups) -> Events {
-    let mut out: Events = groups.rejected.iter().map(events::rejected).collect();
-    for r in &groups.records {
-        out.extend(
-            r.bad_timestamps
-                .iter()
-                .map(|b| events::bad_timestamp(r.id, b)),
-        );
-    }
-    out.extend(
-        groups
-            .duplicate_ids
-            .iter()
-            .map(|id| events::duplicate_id(*id)),
-    );
-    for e in &out {
+/// The warnings of one response: those written with the page (rejected records, ids that
+/// appeared twice in the response or on an earlier page), and those about one record
+/// (`bad_timestamp`), written only if that record is.
+fn page_events(groups: &Groups, repeats: &HashSet<i64>) -> (Events, Vec<(i64, LogEvent)>) {
+    let mut page: Events = groups.rejected.iter().map(events::rejected).collect();
+    let mut repeated: Vec<i64> = groups.duplicate_ids.clone();
+    repeated.extend(repeats.iter().copied());
+    repeated.sort_unstable();
+    repeated.dedup();
+    page.extend(repeated.into_iter().map(events::duplicate_id));
+    for e in &page {
         warn!(event = e.event, "{}", e.message);
     }
-    out
+    let per_record = groups
+        .records
+        .iter()
+        .flat_map(|r| {
+            r.bad_timestamps
+                .iter()
+                .map(|b| (r.id, events::bad_timestamp(r.id, b)))
+        })
+        .collect();
+    (page, per_record)
 }

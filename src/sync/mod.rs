@@ -7,6 +7,8 @@ mod reconcile;
 mod run;
 
 use std::path::PathBuf;
+
+use chrono::NaiveDateTime;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -18,7 +20,7 @@ use crate::api::ApiClient;
 use crate::domain::{now_utc, Mode, RunStatus, Scope, Trigger, Watermark};
 use crate::lock::{self, SyncLock};
 use crate::outcome::{judge, SyncError};
-use crate::store::{LogEvent, RunEnd, RunStart, Store};
+use crate::store::{LogEvent, RunEnd, RunStart, Store, StoreError};
 
 pub use run::RunTally;
 
@@ -36,6 +38,10 @@ pub struct SyncOptions {
 pub struct SyncRequest {
     pub trigger: Trigger,
     pub force_full: bool,
+    /// When the full-sync schedule last fired: a scope with no successful full run since
+    /// then gets a full run. Derived from the run log, so a restart, a failed or a skipped
+    /// full tick leaves it due.
+    pub full_due_since: Option<NaiveDateTime>,
     pub allow_mass_delete: bool,
 }
 
@@ -137,10 +143,9 @@ impl Syncer {
             Ok(state) => state.watermark(),
             Err(e) => return self.fail_early(scope, Mode::Full, e.into()),
         };
-        let mode = if request.force_full || before.is_none() {
-            Mode::Full
-        } else {
-            Mode::Incremental
+        let mode = match self.choose_mode(scope, request, before.is_none()).await {
+            Ok(mode) => mode,
+            Err(e) => return self.fail_early(scope, Mode::Full, e.into()),
         };
         let start = RunStart {
             scope,
@@ -165,6 +170,26 @@ impl Syncer {
         let outcome = run.finish(result).await;
         self.close_run(run_id, &start, outcome, started.elapsed())
             .await
+    }
+
+    /// Full when asked, when there is no watermark, or when a scheduled full sync is due.
+    async fn choose_mode(
+        &self,
+        scope: Scope,
+        request: SyncRequest,
+        no_watermark: bool,
+    ) -> Result<Mode, StoreError> {
+        if request.force_full || no_watermark {
+            return Ok(Mode::Full);
+        }
+        let Some(since) = request.full_due_since else {
+            return Ok(Mode::Incremental);
+        };
+        Ok(if self.store.full_succeeded_since(scope, since).await? {
+            Mode::Incremental
+        } else {
+            Mode::Full
+        })
     }
 
     /// Records the end of the run: its status, the failure event, and on success the new

@@ -6,7 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use reqwest::Url;
 use tracing::{info, warn};
 
-use super::listing::{Listing, ListingAsk};
+use super::listing::Listing;
 use super::reconcile::{Decision, Reconciliation};
 use super::{events, Events, SyncRequest, Syncer};
 use crate::api::{Groups, RetryNotice};
@@ -117,12 +117,7 @@ impl<'s> Run<'s> {
     /// scope is listed again unfiltered, so no change upstream waits for the next full run.
     async fn incremental(&mut self) -> Result<(), SyncError> {
         let filter = self.filter_date;
-        let listing = self
-            .list(ListingAsk {
-                filter,
-                collect_ids: false,
-            })
-            .await?;
+        let listing = self.list(filter).await?;
         let mut warnings = self.count_warning(&listing);
         let not_honoured = listing.older_than_filter > 0;
         if not_honoured {
@@ -135,12 +130,7 @@ impl<'s> Run<'s> {
         self.log(&warnings).await?;
         if not_honoured || listing.received == 0 {
             info!("listing the scope again without the updated_at filter (upserts only)");
-            let unfiltered = self
-                .list(ListingAsk {
-                    filter: None,
-                    collect_ids: false,
-                })
-                .await?;
+            let unfiltered = self.list(None).await?;
             self.log(&self.count_warning(&unfiltered)).await?;
         }
         Ok(())
@@ -151,18 +141,14 @@ impl<'s> Run<'s> {
     async fn full(&mut self) -> Result<(), SyncError> {
         let store = &self.syncer.store;
         let live_before = store.count_live(self.scope).await?;
-        let ask = ListingAsk {
-            filter: None,
-            collect_ids: true,
-        };
-        let listing = self.list(ask).await?;
+        let listing = self.list(None).await?;
         if !self.complete(&listing).await? {
             return Ok(());
         }
         let candidates = store.live_ids_missing(self.scope, &listing.seen).await?;
         let mut reconciliation = Reconciliation::new(live_before, listing.seen, candidates);
         while reconciliation.wants_listing() {
-            let listing = self.list(ask).await?;
+            let listing = self.list(None).await?;
             if !self.complete(&listing).await? {
                 return Ok(());
             }

@@ -108,6 +108,7 @@ impl TestApp {
         let request = SyncRequest {
             trigger: Trigger::Once,
             force_full: ask.full,
+            full_due_since: None,
             allow_mass_delete: ask.allow_mass_delete,
         };
         let policy = LockPolicy::Wait(Duration::from_secs(30));

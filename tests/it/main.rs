@@ -16,6 +16,7 @@ mod fake_api_selftest;
 mod locking;
 mod pagination;
 mod records;
+mod repeats;
 mod scopes;
 mod secrecy;
 mod sync_basics;

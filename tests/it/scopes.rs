@@ -255,6 +255,7 @@ async fn running_row_is_untouched_while_another_sync_holds_the_lock() {
     let request = SyncRequest {
         trigger: Trigger::Once,
         force_full: false,
+        full_due_since: None,
         allow_mass_delete: false,
     };
     let result = syncer
