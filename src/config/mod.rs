@@ -6,6 +6,7 @@
 //! Every setting remembers where it came from, because `check-config` must say so.
 
 mod base_url;
+pub mod bounds;
 mod file;
 mod key;
 mod render;
