@@ -66,6 +66,21 @@ const fn bound(key: &'static str, min: i64, max: i64) -> Bound {
     Bound { key, min, max }
 }
 
+/// The range of the numeric setting `key` in words, for errors that arise before a value
+/// exists to check (a number too large for TOML, a string where a number belongs).
+pub fn allowed(key: &str) -> Option<String> {
+    if key == "delete_guard_fraction" {
+        return Some("a number between 0 and 1".to_owned());
+    }
+    let b = ALL.iter().find(|b| b.key == key)?;
+    let what = if b.key == BUSINESS_CODE.key {
+        "a list of integers, each"
+    } else {
+        "an integer"
+    };
+    Some(format!("{what} between {} and {}", b.min, b.max))
+}
+
 /// `delete_guard_fraction`: a share of the live rows, so 0 to 1; NaN and the infinities are
 /// refused because every comparison with NaN is false and the guard would never trip.
 pub fn fraction_violation(value: f64) -> Option<String> {
@@ -99,6 +114,15 @@ mod tests {
     fn the_violation_message_states_the_range_and_the_value() {
         let message = LOOKBACK_DAYS.violation(100_000_000).unwrap_or_default();
         assert_eq!(message, "must be between 0 and 3650, got 100000000");
+    }
+
+    #[test]
+    fn allowed_describes_numeric_settings_only() {
+        let lookback = allowed("lookback_days").unwrap_or_default();
+        assert_eq!(lookback, "an integer between 0 and 3650");
+        assert!(allowed("business_codes").is_some_and(|a| a.contains("list")));
+        assert!(allowed("delete_guard_fraction").is_some());
+        assert_eq!(allowed("database"), None);
     }
 
     #[test]
