@@ -13,6 +13,8 @@ mod render;
 mod resolve;
 mod schedule;
 #[cfg(test)]
+mod tests_props;
+#[cfg(test)]
 mod tests_resolve;
 
 use std::fmt;
