@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{Datelike, Days, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 use sha2::{Digest, Sha256};
 
 /// The one timestamp format of the database: UTC, second precision, sortable as text.
@@ -155,8 +155,15 @@ impl Watermark {
 
     /// The `updated_at` filter of an incremental request: the watermark's date less the
     /// look-back, because the API filters by whole days and clocks disagree.
+    ///
+    /// Total for every watermark and look-back: a look-back reaching before the first date
+    /// chrono can hold asks for everything from that date, which is what such a look-back
+    /// means, rather than panicking mid-run and leaving the run `running`.
     pub fn filter_date(&self, lookback_days: u32) -> NaiveDate {
-        self.0.date() - Duration::days(i64::from(lookback_days))
+        self.0
+            .date()
+            .checked_sub_days(Days::new(u64::from(lookback_days)))
+            .unwrap_or(NaiveDate::MIN)
     }
 
     /// The watermark after a successful run: never backwards, never past the run's start.
@@ -289,6 +296,21 @@ mod tests {
         let w = Watermark::new(t("2026-03-01 08:00:00"));
         assert_eq!(w.filter_date(1).to_string(), "2026-02-28");
         assert_eq!(w.filter_date(0).to_string(), "2026-03-01");
+    }
+
+    #[test]
+    fn filter_date_never_panics_and_stops_at_the_earliest_date() {
+        let earliest = Watermark::new(NaiveDate::MIN.and_hms_opt(0, 0, 0).unwrap_or_default());
+        let latest = Watermark::new(NaiveDateTime::MAX);
+        for w in [earliest, latest, Watermark::new(t("2026-03-01 08:00:00"))] {
+            for days in [0, 1, 3650, 100_000_000, u32::MAX] {
+                assert!(w.filter_date(days) <= w.at().date(), "{w} less {days} days");
+            }
+        }
+        assert_eq!(earliest.filter_date(1), NaiveDate::MIN);
+        let w = Watermark::new(t("2026-03-01 08:00:00"));
+        assert_eq!(w.filter_date(100_000_000), NaiveDate::MIN);
+        assert_eq!(w.filter_date(u32::MAX), NaiveDate::MIN);
     }
 
     #[test]

@@ -23,3 +23,5 @@ pub mod outcome;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;

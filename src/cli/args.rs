@@ -107,10 +107,17 @@ pub struct ConfigArgs {
 }
 
 impl Cli {
-    /// Parses the process arguments; on a usage error prints it and exits 2 (0 for
-    /// `--help` / `--version`), as clap does.
+    /// Parses the process arguments. `--help` and `--version` print as clap prints them
+    /// (exit 0); a usage error prints [`usage_error_line`] and exits 2.
     pub fn parse_args() -> Cli {
-        Cli::try_parse_args_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+        match Cli::try_parse_args_from(std::env::args_os()) {
+            Ok(cli) => cli,
+            Err(e) if e.exit_code() == 0 => e.exit(),
+            Err(e) => {
+                eprintln!("{}", usage_error_line(&e));
+                std::process::exit(i32::from(crate::outcome::EXIT_CONFIG))
+            }
+        }
     }
 
     /// Parses and checks what clap's derive cannot express: `--once` belongs to the sync,
@@ -147,6 +154,27 @@ impl Cli {
             Some(Command::CheckConfig) => Action::CheckConfig,
         }
     }
+}
+
+/// A usage error as one line, like every other problem the daemon reports: clap's message
+/// and tip without its usage block, with where to look next. Line breaks (clap's, or one an
+/// argument held) become spaces; other control characters are escaped.
+pub fn usage_error_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let parts: Vec<&str> = rendered
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .filter(|part| !part.starts_with("Usage:") && !part.starts_with("For more information"))
+        .collect();
+    let sections: Vec<String> = parts
+        .iter()
+        .map(|part| part.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+        .collect();
+    let joined = sections.join("; ");
+    let problem = joined.strip_prefix("error: ").unwrap_or(&joined);
+    let problem = crate::config::escape_controls(problem);
+    format!("xtrakit-sync: usage error: {problem}; see xtrakit-sync --help")
 }
 
 #[cfg(test)]
@@ -231,6 +259,25 @@ mod tests {
     fn log_format_flag_accepts_only_text_and_json() {
         assert!(parse(&["--log-format", "json"]).is_ok());
         assert_eq!(parse(&["--log-format", "xml"]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_naming_the_problem_and_pointing_at_help() {
+        let cases: [&[&str]; 4] = [
+            &["--no-such-flag"],
+            &["--business-code", "x"],
+            &["--log-format", "a\nb\n\nc"],
+            &["--once", "status"],
+        ];
+        for args in cases {
+            let line = usage_error_line(&parse(args).unwrap_err());
+            assert!(!line.contains('\n'), "{args:?}: {line}");
+            assert!(line.starts_with("xtrakit-sync: usage error: "), "{line}");
+            assert!(line.ends_with("; see xtrakit-sync --help"), "{line}");
+            assert!(!line.contains("Usage:"), "{line}");
+        }
+        let line = usage_error_line(&parse(&["--no-such-flag"]).unwrap_err());
+        assert!(line.contains("'--no-such-flag'"), "{line}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::{bounds, escape_controls, ConfigError};
 
 /// The file's keys, exactly the "file key" column of SPEC section 3. Numbers are read as
 /// `i64` so that range errors come from our validation, with our wording.
@@ -44,15 +44,23 @@ pub(super) fn read(path: &Path) -> Result<FileConfig, ConfigError> {
 
 /// Parses file text. The error keeps toml's message and a line number but not toml's
 /// default rendering, which quotes the offending source line: that line could be
-/// `api_key = "…"`, and the key must never reach an error message.
+/// `api_key = "…"`, and the key must never reach an error message. What it adds instead is
+/// the setting's name (read back from a bare `key =` before the error, never the value) and,
+/// for a numeric setting, its allowed range, so a number too large for TOML or a string
+/// where a number belongs says which key and what it accepts.
 pub(super) fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {
-        let mut message = e.message().to_owned();
+        let mut message = one_line(e.message());
         if let Some(span) = e.span() {
-            let line = text
-                .get(..span.start)
-                .map_or(1, |before| before.matches('\n').count() + 1);
-            message = format!("line {line}: {message}");
+            let before = text.get(..span.start).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            message = match setting_before(before) {
+                Some(key) => match bounds::allowed(key) {
+                    Some(allowed) => format!("line {line}, {key}: {message} ({allowed})"),
+                    None => format!("line {line}, {key}: {message}"),
+                },
+                None => format!("line {line}: {message}"),
+            };
         }
         if message.contains("unknown field `api_key`") {
             message.push_str(
@@ -64,6 +72,28 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> 
             message,
         }
     })
+}
+
+/// toml's message on one line (some run over two, some are empty).
+fn one_line(message: &str) -> String {
+    let parts: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect();
+    if parts.is_empty() {
+        return "not valid TOML".to_owned();
+    }
+    escape_controls(&parts.join("; "))
+}
+
+/// The bare key of `key = …` when the error lies after it on the same line.
+fn setting_before(before: &str) -> Option<&str> {
+    let line = before.rsplit('\n').next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    (!key.is_empty() && key.chars().all(bare)).then_some(key)
 }
 
 #[cfg(test)]
@@ -117,6 +147,43 @@ mod tests {
             .to_string();
         assert!(!err.contains("zz-file-secret-77"), "{err}");
         assert!(err.contains("api_key_file"), "{err}");
+    }
+
+    #[test]
+    fn a_number_too_large_for_toml_names_the_key_and_its_range() {
+        let err = parse("lookback_days = 99999999999999999999\n", path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1, lookback_days:") && err.contains("between 0 and 3650"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_string_where_a_number_belongs_names_the_key() {
+        let err = parse("max_pages = \"10\"\n", path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1, max_pages: invalid type"), "{err}");
+        let err = parse("business_codes = [1, \"x\"]\n", path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1, business_codes: invalid type"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_one_line_and_never_empty() {
+        for text in ["[a", "x = ", "a = \"\n", "= 1"] {
+            let err = parse(text, path()).unwrap_err().to_string();
+            assert!(
+                !err.contains('\n') && !err.ends_with(": "),
+                "{text:?}: {err}"
+            );
+        }
     }
 
     #[test]

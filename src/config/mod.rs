@@ -6,11 +6,14 @@
 //! Every setting remembers where it came from, because `check-config` must say so.
 
 mod base_url;
+pub mod bounds;
 mod file;
 mod key;
 mod render;
 mod resolve;
 mod schedule;
+#[cfg(test)]
+mod tests_props;
 #[cfg(test)]
 mod tests_resolve;
 
@@ -29,23 +32,32 @@ pub use schedule::CronSchedule;
 pub const CREDENTIAL_NAME: &str = "xtrakit-api-key";
 
 /// Configuration errors: the process exits 2 on any of them. No variant ever carries the
-/// key itself, only paths, setting names and the sources they came from.
+/// key itself, only paths, setting names and the sources they came from. Each displays as
+/// one line whatever the input held (see [`escape_controls`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0}")]
+    #[error("{}", escape_controls(.0))]
     Invalid(String),
     /// The TOML file could not be read or parsed (unknown keys included).
-    #[error("config file {}: {message}", path.display())]
+    #[error(
+        "config file {}: {}",
+        escape_controls(&path.to_string_lossy()),
+        escape_controls(message)
+    )]
     File { path: PathBuf, message: String },
     /// A setting has a value the daemon cannot use.
-    #[error("{key} ({origin}): {message}")]
+    #[error("{key} ({origin}): {}", escape_controls(message))]
     Setting {
         key: &'static str,
         origin: Source,
         message: String,
     },
     /// A key file that was named explicitly is unusable.
-    #[error("API key file {} ({origin}): {message}", path.display())]
+    #[error(
+        "API key file {} ({origin}): {}",
+        escape_controls(&path.to_string_lossy()),
+        escape_controls(message)
+    )]
     KeyFile {
         path: PathBuf,
         origin: Source,
@@ -57,6 +69,20 @@ pub enum ConfigError {
          XTRAKIT_API_KEY_FILE, or a systemd credential named {CREDENTIAL_NAME})"
     )]
     NoKey,
+}
+
+/// `text` with line breaks and other control characters written as escapes (`\n`), so a
+/// path or value holding one cannot split an error into lines: every problem is one line.
+pub(crate) fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Where one effective setting came from.
@@ -79,7 +105,9 @@ impl fmt::Display for Source {
             Source::Default => f.write_str("default"),
             Source::Flag(name) => write!(f, "flag {name}"),
             Source::Env(name) => write!(f, "env {name}"),
-            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::File(path) => {
+                write!(f, "file {}", escape_controls(&path.to_string_lossy()))
+            }
             Source::Credentials => f.write_str("credential $CREDENTIALS_DIRECTORY"),
         }
     }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::bounds::{self, Bound};
 use super::file::{self, FileConfig};
 use super::key::{self, KeyCandidates};
 use super::{base_url, ConfigError, CronSchedule, LogFormat, Settings, Source};
@@ -47,32 +48,28 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
         schedule,
         full_sync_schedule,
         run_on_start: l.plain("run_on_start", l.file.run_on_start, true),
-        lookback_days: l.bounded("lookback_days", l.file.lookback_days, 1, 0)?,
+        lookback_days: l.bounded(bounds::LOOKBACK_DAYS, l.file.lookback_days, 1)?,
         request_timeout: Duration::from_secs(l.bounded(
-            "request_timeout_secs",
+            bounds::REQUEST_TIMEOUT_SECS,
             l.file.request_timeout_secs,
             60,
-            1,
         )?),
-        max_retries: l.bounded("max_retries", l.file.max_retries, 5, 0)?,
+        max_retries: l.bounded(bounds::MAX_RETRIES, l.file.max_retries, 5)?,
         retry_base_delay: Duration::from_millis(l.bounded(
-            "retry_base_delay_ms",
+            bounds::RETRY_BASE_DELAY_MS,
             l.file.retry_base_delay_ms,
             1000,
-            1,
         )?),
-        max_pages: l.bounded("max_pages", l.file.max_pages, 10_000, 1)?,
+        max_pages: l.bounded(bounds::MAX_PAGES, l.file.max_pages, 10_000)?,
         max_response_bytes: l.bounded(
-            "max_response_bytes",
+            bounds::MAX_RESPONSE_BYTES,
             l.file.max_response_bytes,
             268_435_456,
-            1024,
         )?,
         lock_wait: Duration::from_secs(l.bounded(
-            "lock_wait_secs",
+            bounds::LOCK_WAIT_SECS,
             l.file.lock_wait_secs,
             60,
-            0,
         )?),
         delete_guard_fraction: l.fraction()?,
         history: l.plain("history", l.file.history, true),
@@ -155,28 +152,27 @@ impl<'a> Layers<'a> {
         self.choose(key, [None, None, in_file], default)
     }
 
-    /// A file-only integer that must be at least `min` and fit the target type.
+    /// A file-only integer within `bound` (SPEC section 3), converted to the type it is kept in.
     fn bounded<T: TryFrom<i64>>(
         &mut self,
-        key: &'static str,
+        bound: Bound,
         file_value: Option<i64>,
         default: i64,
-        min: i64,
     ) -> Result<T, ConfigError> {
-        let value = self.plain(key, file_value, default);
-        if value < min {
-            return Err(self.error(key, format!("must be at least {min}, got {value}")));
+        let value = self.plain(bound.key, file_value, default);
+        if let Some(message) = bound.violation(value) {
+            return Err(self.error(bound.key, message));
         }
-        T::try_from(value).map_err(|_| self.error(key, format!("{value} is too large")))
+        T::try_from(value).map_err(|_| self.error(bound.key, format!("{value} is too large")))
     }
 
     fn fraction(&mut self) -> Result<f64, ConfigError> {
         let key = "delete_guard_fraction";
         let value = self.plain(key, self.file.delete_guard_fraction, 0.5);
-        if !(0.0..=1.0).contains(&value) {
-            return Err(self.error(key, format!("must be between 0 and 1, got {value}")));
+        match bounds::fraction_violation(value) {
+            Some(message) => Err(self.error(key, message)),
+            None => Ok(value),
         }
-        Ok(value)
     }
 
     fn database(&mut self) -> PathBuf {
@@ -220,7 +216,12 @@ impl Layers<'_> {
             None => None,
         };
         let in_file = self.in_file(self.file.business_codes.clone());
-        Ok(self.choose("business_codes", [flag, env, in_file], Vec::new()))
+        let codes = self.choose("business_codes", [flag, env, in_file], Vec::new());
+        let bound = bounds::BUSINESS_CODE;
+        match codes.iter().find_map(|&code| bound.violation(code)) {
+            Some(message) => Err(self.error(bound.key, format!("each code {message}"))),
+            None => Ok(codes),
+        }
     }
 
     fn schedules(&mut self) -> Result<(CronSchedule, Option<CronSchedule>), ConfigError> {

@@ -230,12 +230,73 @@ fn out_of_range_numbers_are_rejected() {
         "max_pages = 0",
         "max_response_bytes = 1000",
         "max_retries = 5000000000",
+        "lookback_days = 100000000",
+        "delete_guard_fraction = inf",
+        "delete_guard_fraction = -inf",
+        "business_codes = [1, -2]",
     ] {
         let cfg = write(dir.path(), "c.toml", text);
         let err = resolve(&with_config(&cfg), &[]).unwrap_err().to_string();
         let key = text.split(' ').next().unwrap();
         assert!(err.starts_with(key), "{text}: {err}");
     }
+}
+
+#[test]
+fn each_numeric_bound_is_inclusive_and_named_with_its_range_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for b in bounds::ALL {
+        let value = |n: i64| match b.key {
+            "business_codes" => format!("[{n}]"),
+            _ => n.to_string(),
+        };
+        for n in [b.min, b.max] {
+            let cfg = write(dir.path(), "c.toml", &format!("{} = {}", b.key, value(n)));
+            assert!(resolve(&with_config(&cfg), &[]).is_ok(), "{} = {n}", b.key);
+        }
+        for n in [b.min - 1, b.max + 1] {
+            let cfg = write(dir.path(), "c.toml", &format!("{} = {}", b.key, value(n)));
+            let err = resolve(&with_config(&cfg), &[]).unwrap_err().to_string();
+            let expected = format!("{} (file {})", b.key, cfg.display());
+            assert!(err.starts_with(&expected), "{err}");
+            let range = format!("between {} and {}, got {n}", b.min, b.max);
+            assert!(err.contains(&range), "{err}");
+        }
+    }
+}
+
+#[test]
+fn huge_lookback_days_is_a_config_error_naming_key_range_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "c.toml", "lookback_days = 100000000\n");
+    let err = resolve(&with_config(&cfg), &[]).unwrap_err().to_string();
+    let expected = format!(
+        "lookback_days (file {}): must be between 0 and 3650, got 100000000",
+        cfg.display()
+    );
+    assert_eq!(err, expected);
+}
+
+#[test]
+fn out_of_range_business_codes_are_refused_from_flag_env_and_file_naming_the_source() {
+    let args = ConfigArgs {
+        business_codes: vec![3, -1],
+        ..ConfigArgs::default()
+    };
+    let err = resolve(&args, &[]).unwrap_err().to_string();
+    assert!(
+        err.starts_with("business_codes (flag --business-code): each code must be between 0"),
+        "{err}"
+    );
+    let env = [("XTRAKIT_BUSINESS_CODES", "1,3000000000")];
+    let err = resolve(&ConfigArgs::default(), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("business_codes (env XTRAKIT_BUSINESS_CODES)"),
+        "{err}"
+    );
+    assert!(err.contains("2147483647, got 3000000000"), "{err}");
 }
 
 #[test]

@@ -376,3 +376,66 @@ async fn sigint_during_a_slow_response_exits_130_and_marks_the_run_interrupted()
 async fn sigterm_during_a_slow_response_exits_130_and_marks_the_run_interrupted() {
     signal_interrupts_a_slow_once("TERM").await;
 }
+
+/// Defect 7: with a watermark stored, `lookback_days = 100000000` overflowed the date
+/// arithmetic of the incremental filter, exit 101 with the run left `running`.
+#[tokio::test]
+async fn huge_lookback_days_is_a_config_error_not_a_panic() {
+    let app = synced_app_with_pending_change(5).await;
+    let (rows, watermark) = (app.snapshot().await, app.watermark().await);
+    let runs = app.scalar("SELECT count(*) FROM sync_runs").await;
+    let requests = app.api.request_count();
+    let config = write_config(&app, "lookback_days = 100000000\n");
+    let config = config.to_str().unwrap();
+
+    let out = app.run_binary(&["--once", "--config", config], &[]).await;
+
+    assert_exit(&out, 2);
+    let log = stderr(&out);
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(log.lines().count(), 1, "one line: {log}");
+    assert!(
+        log.contains(&format!("lookback_days (file {config})")),
+        "key and source named: {log}"
+    );
+    assert!(log.contains("between 0 and 3650"), "range named: {log}");
+    assert_eq!(app.api.request_count(), requests, "no request made");
+    assert_eq!(app.scalar("SELECT count(*) FROM sync_runs").await, runs);
+    assert_eq!(app.snapshot().await, rows);
+    assert_eq!(app.watermark().await, watermark);
+}
+
+#[tokio::test]
+async fn out_of_range_setting_exits_2_without_creating_the_database() {
+    let app = spawn_app(3).await;
+    let config = write_config(&app, "max_retries = 101\n");
+
+    let out = app
+        .run_binary(&["--once", "--config", config.to_str().unwrap()], &[])
+        .await;
+
+    assert_exit(&out, 2);
+    let log = stderr(&out);
+    assert!(
+        log.contains("max_retries") && log.contains("between 0 and 100"),
+        "{log}"
+    );
+    assert!(!app.db_path.exists(), "no database is created");
+    assert_eq!(app.api.request_count(), 0);
+}
+
+#[tokio::test]
+async fn usage_error_exits_2_with_one_line() {
+    let app = spawn_app(0).await;
+
+    let out = app.run_binary(&["--no-such-flag"], &[]).await;
+
+    assert_exit(&out, 2);
+    let log = stderr(&out);
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(
+        log.contains("'--no-such-flag'") && log.contains("--help"),
+        "{log}"
+    );
+    assert!(!app.db_path.exists());
+}
