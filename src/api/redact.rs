@@ -36,7 +36,7 @@ pub struct Redactor {
     /// stand before an escape inside an echo. Each as its length in bytes, and the index of
     /// the key's character the escape must then stand for.
     starts_ending_in: Vec<Vec<(usize, usize)>>,
-    /// The bytes that start an escape: `\\`, `%`, and `+` when the key holds a space.
+    /// The bytes that start an escape: `\`, `%`, and `+` when the key holds a space.
     escapes: [u8; 3],
 }
 
@@ -106,9 +106,9 @@ impl Redactor {
                 continue;
             };
             for &(before, index) in &self.starts_ending_in[usize::from(last)] {
-                let sent_before = body.get(escape - before.min(escape)..escape);
-                if before <= escape && sent_before == Some(&sent[..before]) && stands_for(index) {
-                    starts.push(escape - before);
+                let start = escape.saturating_sub(before);
+                if body[start..escape] == sent[..before] && stands_for(index) {
+                    starts.push(start);
                 }
             }
         }
@@ -122,14 +122,14 @@ impl Redactor {
     pub fn clean_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let bytes = text.as_bytes();
         let mut spans: Vec<(usize, usize)> = Vec::new();
-        let mut from = 0;
+        let mut resume = 0;
         for (at, _) in text.char_indices() {
-            if at < from {
+            if at < resume {
                 continue;
             }
             if let Some(end) = self.fragment_at(bytes, at) {
                 spans.push((at, end));
-                from = end;
+                resume = end;
             }
         }
         if spans.is_empty() {
@@ -157,8 +157,9 @@ impl Redactor {
             }
             let (count, end) = self.run(text, at, from);
             let cut_mid_key = from == 0 && count >= TAIL.min(self.key.len()) && is_cut(text, end);
+            let end = if cut_mid_key { text.len() } else { end };
             if (count >= window || cut_mid_key) && longest.is_none_or(|l| end > l) {
-                longest = Some(if cut_mid_key { text.len() } else { end });
+                longest = Some(end);
             }
         }
         longest
