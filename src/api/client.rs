@@ -11,6 +11,7 @@ use tracing::{instrument, warn};
 
 use super::envelope::{NextLink, ParsedBody};
 use super::error::ApiError;
+use super::redact::Redactor;
 use super::response::interpret;
 use crate::domain::{ApiKey, Scope};
 
@@ -64,6 +65,8 @@ pub struct ApiClient {
     http: reqwest::Client,
     endpoint: Url,
     settings: ClientSettings,
+    /// Built once: every response body and error passes through it.
+    redactor: Redactor,
 }
 
 /// The error a redirect to another origin is stopped with, found again in reqwest's error.
@@ -111,6 +114,7 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             endpoint,
+            redactor: Redactor::new(&settings.key),
             settings,
         })
     }
@@ -145,11 +149,13 @@ impl ApiClient {
             NextLink::Url(link) => {
                 let url = current.join(link).map_err(|e| {
                     ApiError::BadResponse(format!("bad next page link {link:?}: {e}"))
+                        .redact(&self.redactor)
                 })?;
                 if url.origin() != self.endpoint.origin() {
-                    return Err(ApiError::CrossOrigin {
+                    let refused = ApiError::CrossOrigin {
                         url: url.to_string(),
-                    });
+                    };
+                    return Err(refused.redact(&self.redactor));
                 }
                 Ok(Some(url))
             }
@@ -219,7 +225,8 @@ impl ApiClient {
     ) -> (Result<Page, ApiError>, Option<Duration>) {
         let response = match self.http.get(url.clone()).send().await {
             Ok(r) => r,
-            Err(e) => return (Err(request_error(e)), None),
+            // A redirect's `Location` (in the URL reqwest quotes) may carry the key.
+            Err(e) => return (Err(request_error(e).redact(&self.redactor)), None),
         };
         let status = response.status();
         let retry_after = response
@@ -229,12 +236,14 @@ impl ApiClient {
             .and_then(parse_retry_after);
         let body = match self.read_capped(response).await {
             Ok(body) => body,
-            Err(e) => return (Err(e), retry_after),
+            Err(e) => return (Err(e.redact(&self.redactor)), retry_after),
         };
-        // An API that echoes the request's headers in an error body must not put the key
-        // into run rows, `sync_log` or the logs.
-        let result = interpret(url, status, &body, self.settings.key.expose(), reached)
-            .map_err(|e| e.redact(self.settings.key.expose()));
+        // An API that echoes the request's headers must not put the key into the database,
+        // run rows, `sync_log` or the logs: the body is cleaned before it is parsed, so all
+        // that is read from it is clean; error texts also lose fragments of the key.
+        let body = self.redactor.clean_body(&body);
+        let result = interpret(url, status, &body, &self.redactor, reached)
+            .map_err(|e| e.redact(&self.redactor));
         (result, retry_after)
     }
 

@@ -1,5 +1,9 @@
 //! What can go wrong talking to the API, in the user's terms.
 
+use std::borrow::Cow;
+
+use super::redact::Redactor;
+
 /// Statuses that say "try again later" rather than "you asked wrongly": 408, 425, 429 and
 /// every 5xx (proxies' 520-524 included) except 501 Not Implemented and 505 HTTP Version Not
 /// Supported, which will answer the same way however often they are asked.
@@ -54,15 +58,15 @@ impl ApiError {
         }
     }
 
-    /// The same error with every occurrence of `secret` in its text replaced by
-    /// `[redacted]`.
-    pub fn redact(self, secret: &str) -> ApiError {
+    /// The same error with the key, in any form upstream may have echoed it, and any
+    /// fragment of it blanked out of its text: error texts are what users read.
+    pub(super) fn redact(self, redactor: &Redactor) -> ApiError {
         let clean = |text: String| {
-            if secret.is_empty() || !text.contains(secret) {
-                text
-            } else {
-                text.replace(secret, "[redacted]")
-            }
+            let cleaned = match redactor.clean_text(&text) {
+                Cow::Owned(cleaned) => Some(cleaned),
+                Cow::Borrowed(_) => None,
+            };
+            cleaned.unwrap_or(text)
         };
         match self {
             ApiError::Auth { status, message } => ApiError::Auth {

@@ -5,6 +5,7 @@ pub mod client;
 pub mod envelope;
 mod error;
 pub mod record;
+mod redact;
 mod response;
 pub mod timestamp;
 

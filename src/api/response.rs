@@ -6,10 +6,11 @@ use reqwest::{StatusCode, Url};
 use super::client::{Page, Reached};
 use super::envelope::{parse_body, Content, ParsedBody};
 use super::error::ApiError;
+use super::redact::Redactor;
 
 /// Decides what a complete response means (SPEC section 2 and 5).
-/// `secret` (the key) is blanked out of any body text quoted in an error, before that text is
-/// cut short: a cut inside an echoed key would otherwise leave part of it.
+/// The key, and any fragment of it, is blanked out of any body text quoted in an error before
+/// that text is cut short: a cut inside an echoed key would otherwise leave part of it.
 ///
 /// "No data" means the end of the data only on the first request of a listing; on a page the
 /// API linked to, it announced more than it gave, and taking that as the end would mark every
@@ -18,10 +19,10 @@ pub(super) fn interpret(
     url: &Url,
     status: StatusCode,
     body: &[u8],
-    secret: &str,
+    redactor: &Redactor,
     reached: Reached,
 ) -> Result<Page, ApiError> {
-    let summarise = |body: &[u8]| summarise(body, secret);
+    let summarise = |body: &[u8]| summarise(body, redactor);
     let code = status.as_u16();
     if code == 204 {
         return no_data(url, reached, "204 No Content".to_owned());
@@ -108,11 +109,9 @@ fn no_data(url: &Url, reached: Reached, what: String) -> Result<Page, ApiError> 
 }
 
 /// A short, printable description of a body that is not what we expected.
-fn summarise(body: &[u8], secret: &str) -> String {
-    let mut text = String::from_utf8_lossy(body).into_owned();
-    if !secret.is_empty() && text.contains(secret) {
-        text = text.replace(secret, "[redacted]");
-    }
+fn summarise(body: &[u8], redactor: &Redactor) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = redactor.clean_text(&text);
     let text = text.trim();
     if text.is_empty() {
         return "empty body".to_owned();
@@ -130,11 +129,17 @@ fn summarise(body: &[u8], secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ApiKey;
+
+    fn redactor(key: &str) -> Redactor {
+        Redactor::new(&ApiKey::new(key).expect("a key"))
+    }
 
     fn read(status: u16, body: &str, reached: Reached) -> Result<Page, ApiError> {
         let url = Url::parse("http://127.0.0.1/api/v1/customer-groups").unwrap();
         let status = StatusCode::from_u16(status).unwrap();
-        interpret(&url, status, body.as_bytes(), "key", reached)
+        let key = crate::domain::ApiKey::new("key-of-the-test").unwrap();
+        interpret(&url, status, body.as_bytes(), &Redactor::new(&key), reached)
     }
 
     fn is_empty_result(r: Result<Page, ApiError>) -> bool {
@@ -183,19 +188,27 @@ mod tests {
 
     #[test]
     fn html_bodies_are_summarised_not_echoed() {
+        let k = redactor("k");
         assert_eq!(
-            summarise(b"<html><body>502</body></html>", "k"),
+            summarise(b"<html><body>502</body></html>", &k),
             "an HTML page instead of JSON"
         );
-        assert_eq!(summarise(b"  ", "k"), "empty body");
+        assert_eq!(summarise(b"  ", &k), "empty body");
     }
 
     #[test]
     fn an_echoed_key_is_blanked_before_the_text_is_cut() {
         let secret = "sk-live-0123456789";
         let body = format!("{}{secret} trailing", "x".repeat(195));
-        let short = summarise(body.as_bytes(), secret);
+        let short = summarise(body.as_bytes(), &redactor(secret));
         assert!(!short.contains("sk-l"), "{short}");
         assert!(short.starts_with(&"x".repeat(195)));
+    }
+
+    #[test]
+    fn a_body_cut_short_inside_an_escaped_key_leaves_no_fragment_of_it() {
+        let body = r#"{"status":500,"error":"Bad token sk\/live+Qx7Zp2"#;
+        let short = summarise(body.as_bytes(), &redactor("sk/live+Qx7Zp2Wm9Rt4Vb8N=="));
+        assert_eq!(short, r#"{"status":500,"error":"Bad token [redacted]"#);
     }
 }

@@ -1,6 +1,9 @@
 //! SPEC section 8: the API key never leaves the `Authorization` header. It is looked for, byte
 //! for byte, in every file beside the database, in the logs at trace level, and in what the
-//! commands print; only its fingerprint may show.
+//! commands print; only its fingerprint may show. `echoes` has the key sent back by upstream
+//! in every form SPEC 8 names.
+
+mod echoes;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
