@@ -57,6 +57,7 @@ pub(super) fn respond(fault: Fault) -> Option<Response> {
             content_type,
             body,
         } => literal(status, &content_type, body),
+        Fault::GzipBomb { decoded_bytes } => gzip_bomb(decoded_bytes),
     };
     Some(resp)
 }
@@ -137,5 +138,48 @@ fn oversized(bytes: usize, content_length: bool) -> Response {
     if content_length {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
     }
+    resp
+}
+
+/// A JSON body sent gzip-encoded, as a server does for a client that accepts it.
+pub(super) fn gzip_json(status: StatusCode, body: &str) -> Response {
+    gzip_response(status, gzip(&[body.as_bytes()]))
+}
+
+/// Valid JSON of `decoded_bytes` bytes that compresses to a tiny fraction of that.
+fn gzip_bomb(decoded_bytes: usize) -> Response {
+    const HEAD: &str = "{\"status\":200,\"data\":{\"groups\":[]},\"padding\":\"";
+    const TAIL: &str = "\"}";
+    let padding = decoded_bytes.saturating_sub(HEAD.len() + TAIL.len());
+    let filler = vec![b'0'; 1 << 20];
+    let mut parts: Vec<&[u8]> = vec![HEAD.as_bytes()];
+    let mut left = padding;
+    while left > 0 {
+        let n = left.min(filler.len());
+        parts.push(&filler[..n]);
+        left -= n;
+    }
+    parts.push(TAIL.as_bytes());
+    gzip_response(StatusCode::OK, gzip(&parts))
+}
+
+fn gzip(parts: &[&[u8]]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for part in parts {
+        // Writing into a Vec cannot fail.
+        let _ = encoder.write_all(part);
+    }
+    encoder.finish().unwrap_or_default()
+}
+
+fn gzip_response(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut resp = (status, Body::from(bytes)).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     resp
 }

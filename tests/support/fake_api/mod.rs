@@ -112,6 +112,9 @@ pub enum Fault {
     Oversized { bytes: usize, content_length: bool },
     /// 302 to `location`.
     Redirect { location: String },
+    /// A gzip-encoded 200 whose body decodes to `decoded_bytes` bytes of valid JSON: a
+    /// "zip bomb" when that is far more than what goes over the wire.
+    GzipBomb { decoded_bytes: usize },
     /// Any literal response.
     Raw {
         status: u16,
@@ -154,6 +157,7 @@ pub struct RecordedRequest {
     pub query: Vec<(String, String)>,
     pub authorization: Option<String>,
     pub user_agent: Option<String>,
+    pub accept_encoding: Option<String>,
 }
 
 impl RecordedRequest {

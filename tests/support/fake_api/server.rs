@@ -79,6 +79,7 @@ fn record(req: &Request) -> RecordedRequest {
         query: parse_query(req.uri().query().unwrap_or("")),
         authorization: text(header::AUTHORIZATION),
         user_agent: text(header::USER_AGENT),
+        accept_encoding: text(header::ACCEPT_ENCODING),
     }
 }
 
@@ -120,6 +121,14 @@ fn serve_data(shared: &Shared, req: &Request) -> Response {
     let next = (page < info.last_page).then(|| next_url(shared, req, page + 1, &st.cfg));
     let body = render::page(&st.data, &info, &st.cfg, next.as_deref());
     drop(st);
+    let wants_gzip = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    if wants_gzip {
+        return faults::gzip_json(StatusCode::OK, &body);
+    }
     json(StatusCode::OK, body)
 }
 
