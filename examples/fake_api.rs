@@ -14,7 +14,7 @@ mod fake_api;
 
 use clap::{Parser, ValueEnum};
 
-use fake_api::{FakeApi, FakeOptions, LinkLocation, MetaLocation, Pagination, Shape};
+use fake_api::{FakeApi, FakeOptions, LinkLocation, MessageCount, MetaLocation, Pagination, Shape};
 
 #[derive(Parser, Debug)]
 #[command(about = "Serve a fake xtrakit customer-groups API on 127.0.0.1")]
@@ -50,6 +50,9 @@ struct Args {
     /// Varies the generated timestamps.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Leave "Groups found: N" out of the message, as an API that does not count
+    #[arg(long)]
+    no_count: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -118,6 +121,11 @@ impl Args {
             port: self.port,
             groups: self.groups,
             seed: self.seed,
+            message_count: if self.no_count {
+                MessageCount::Omit
+            } else {
+                MessageCount::Real
+            },
             ..FakeOptions::default()
         }
     }

@@ -122,10 +122,15 @@ pub fn deletion_guard(confirmed: u64, live_before: u64, fraction: f64) -> LogEve
 pub fn deletion_unconfirmed(saved: &RoaringTreemap) -> LogEvent {
     let ids: Vec<u64> = saved.iter().take(IDS_IN_DETAIL).collect();
     let count = saved.len();
-    let message = format!(
-        "{count} groups missing from the first listing were listed again by a confirming \
-         listing (rows shifted between pages); they were not marked deleted"
-    );
+    let message = match count {
+        1 => "1 group missing from the first listing was listed again by a confirming \
+              listing (rows shifted between pages); it was not marked deleted"
+            .to_owned(),
+        n => format!(
+            "{n} groups missing from the first listing were listed again by a confirming \
+             listing (rows shifted between pages); they were not marked deleted"
+        ),
+    };
     LogEvent::new(Level::Info, "deletion_unconfirmed", message)
         .with_detail(json!({ "count": count, "ids": ids }))
 }

@@ -8,6 +8,11 @@
 //!   (`status`), `invalid-json`, `truncated`, `oversized` (`bytes`, `content_length`),
 //!   `redirect` (`location`)
 //! - `POST /_fake/key?value=KEY`: require this key; no or empty value accepts any key
+//! - `POST /_fake/put?from=A&to=B&name=NAME`: insert or replace groups A..=B, updated now
+//! - `POST /_fake/raw` with a JSON record as the body: add it verbatim (see `put_raw`)
+//! - `POST /_fake/remove-after?requests=N&id=ID`: remove group ID once N more API requests
+//!   have been answered (upstream churn while a sync pages through)
+//! - `POST /_fake/filter?updated_at=since|ignore|end-date`: how `updated_at` is read
 //! - `GET /_fake/stats`: record and request counts
 
 use std::collections::HashMap;
@@ -76,6 +81,53 @@ pub(super) async fn fault(State(shared): State<Arc<Shared>>, Query(q): Params) -
             "{{\"queued\":{times},\"pending\":{}}}",
             queue.len()
         ))
+    })())
+}
+
+pub(super) async fn put(State(shared): State<Arc<Shared>>, Query(q): Params) -> Response {
+    reply((|| {
+        let from: i64 = param(&q, "from", None)?;
+        let to: i64 = param(&q, "to", Some(from))?;
+        let name = q.get("name").cloned().unwrap_or_else(|| "Put".into());
+        let now = chrono::Utc::now().timestamp();
+        let mut st = shared.state();
+        for id in from.max(1)..=to {
+            st.data.put_group(id, 1, &name, now);
+        }
+        Ok(format!("{{\"groups\":{}}}", st.data.len()))
+    })())
+}
+
+pub(super) async fn raw(State(shared): State<Arc<Shared>>, body: String) -> Response {
+    let mut st = shared.state();
+    st.data.put_raw(body.trim());
+    reply(Ok(format!("{{\"groups\":{}}}", st.data.len())))
+}
+
+pub(super) async fn remove_after(State(shared): State<Arc<Shared>>, Query(q): Params) -> Response {
+    reply((|| {
+        let after: usize = param(&q, "requests", None)?;
+        let id: i64 = param(&q, "id", None)?;
+        let at = lock(&shared.requests).len() + after.max(1);
+        lock(&shared.mutations).push((at, super::Mutation::Remove(vec![id])));
+        Ok(format!("{{\"remove\":{id},\"after_request\":{at}}}"))
+    })())
+}
+
+pub(super) async fn filter(State(shared): State<Arc<Shared>>, Query(q): Params) -> Response {
+    reply((|| {
+        let mode = match q.get("updated_at").map(String::as_str) {
+            Some("since") => super::UpdatedAtFilter::Since,
+            Some("ignore") => super::UpdatedAtFilter::Ignore,
+            Some("end-date") => super::UpdatedAtFilter::EndDate,
+            other => {
+                return Err(format!(
+                    "updated_at must be since, ignore or end-date, not {other:?}"
+                ))
+            }
+        };
+        shared.state().cfg.filter = mode;
+        Ok(format!("{{\"updated_at\":\"{mode:?}\"}}"))
     })())
 }
 

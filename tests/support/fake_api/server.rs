@@ -34,6 +34,10 @@ pub(super) fn spawn(
         .route("/_fake/delete", post(control::delete))
         .route("/_fake/fault", post(control::fault))
         .route("/_fake/key", post(control::key))
+        .route("/_fake/put", post(control::put))
+        .route("/_fake/raw", post(control::raw))
+        .route("/_fake/remove-after", post(control::remove_after))
+        .route("/_fake/filter", post(control::filter))
         .route("/_fake/stats", get(control::stats))
         .with_state(shared);
     let serve = axum::serve(listener, app)
