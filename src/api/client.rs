@@ -36,7 +36,6 @@ pub struct ClientSettings {
 #[derive(Debug)]
 pub struct Page {
     pub url: Url,
-    pub http_status: u16,
     pub body: ParsedBody,
 }
 

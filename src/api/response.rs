@@ -88,7 +88,6 @@ pub(super) fn interpret(
     }
     Ok(Page {
         url: url.clone(),
-        http_status: code,
         body: parsed,
     })
 }
@@ -99,7 +98,6 @@ fn no_data(url: &Url, reached: Reached, what: String) -> Result<Page, ApiError> 
     match reached {
         Reached::First => Ok(Page {
             url: url.clone(),
-            http_status: 200,
             body: ParsedBody::default(),
         }),
         Reached::Link => Err(ApiError::BadResponse(format!(

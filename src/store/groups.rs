@@ -16,22 +16,6 @@ use crate::domain::{format_timestamp, Scope};
 /// upgrade while an analyst's write is pending, instead of waiting for it.
 pub(super) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
-/// Settings of the connection that writes pages. They stay with the connection, so repeating
-/// them in every page's transaction costs two trivial statements and keeps them true whichever
-/// connection writes. (They could equally be connect options of `Store::open`.)
-///
-/// - Every page rewrites ~1 000 random leaves of the `updated_at` index; SQLite's default
-///   automatic checkpoint after 1 000 WAL pages copied them back to the database after every
-///   page or two. After 8 000 pages (32 MiB) a leaf rewritten by several pages is copied
-///   once: a first sync of a million groups took ~15 % less time (the SQLite floor of the
-///   benchmark, ~35 % less).
-/// - The WAL file is kept when the last connection closes (see `keep_wal_files`); a size
-///   limit lets SQLite truncate it after a checkpoint, so it does not stay at its peak size.
-const WRITER_PRAGMAS: [&str; 2] = [
-    "PRAGMA wal_autocheckpoint = 8000",
-    "PRAGMA journal_size_limit = 33554432",
-];
-
 /// One page of a run, ready to be written in one transaction.
 pub struct PageWrite<'a> {
     pub run_id: i64,
@@ -100,9 +84,6 @@ impl Store {
     #[instrument(skip_all, fields(run_id = page.run_id, records = page.records.len()))]
     pub async fn write_page(&self, page: &PageWrite<'_>) -> Result<PageCounts, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        for pragma in WRITER_PRAGMAS {
-            sqlx::query(pragma).execute(&mut *tx).await?;
-        }
         let stored = diff_page(&mut tx, page.records).await?;
         let mut counts = PageCounts::default();
         let mut writes: Vec<Write<'_>> = Vec::new();

