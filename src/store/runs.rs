@@ -94,12 +94,11 @@ impl ScopeState {
 impl Store {
     #[instrument(skip_all, fields(scope = %scope))]
     pub async fn load_state(&self, scope: &Scope) -> Result<ScopeState, StoreError> {
-        let state = sqlx::query_as::<_, ScopeState>(
-            "SELECT watermark FROM sync_state WHERE scope = ?",
-        )
-        .bind(scope.key())
-        .fetch_optional(&self.pool)
-        .await?;
+        let state =
+            sqlx::query_as::<_, ScopeState>("SELECT watermark FROM sync_state WHERE scope = ?")
+                .bind(scope.key())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(state.unwrap_or_default())
     }
 

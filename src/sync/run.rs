@@ -9,10 +9,13 @@ use tracing::{info, warn};
 use super::listing::Listing;
 use super::reconcile::{Decision, Reconciliation};
 use super::{events, Events, SyncRequest, Syncer};
-use crate::api::{Groups, RetryNotice};
+use crate::api::{ApiError, Groups, RetryNotice};
 use crate::domain::{now_utc, Mode, Scope};
 use crate::outcome::SyncError;
 use crate::store::{PageCounts, RunStart};
+
+/// Listings of one scope a run makes at most to get one it can trust.
+const MAX_LISTINGS: u32 = 3;
 
 /// The counters of a run, as they are also written to its `sync_runs` row.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -117,39 +120,35 @@ impl<'s> Run<'s> {
     /// scope is listed again unfiltered, so no change upstream waits for the next full run.
     async fn incremental(&mut self) -> Result<(), SyncError> {
         let filter = self.filter_date;
-        let listing = self.list(filter).await?;
-        let mut warnings = self.count_warning(&listing);
+        let (listing, _) = self.settled_listing(filter).await?;
         let not_honoured = listing.older_than_filter > 0;
         if not_honoured {
             let date = filter.map(|d| d.to_string()).unwrap_or_default();
-            warnings.push(events::filter_not_honoured(
-                listing.older_than_filter,
-                &date,
-            ));
+            let warning = events::filter_not_honoured(listing.older_than_filter, &date);
+            self.log(&vec![warning]).await?;
         }
-        self.log(&warnings).await?;
         if not_honoured || listing.received == 0 {
             info!("listing the scope again without the updated_at filter (upserts only)");
-            let unfiltered = self.list(None).await?;
-            self.log(&self.count_warning(&unfiltered)).await?;
+            self.settled_listing(None).await?;
         }
         Ok(())
     }
 
     /// The listing, then the deletion rules: candidates are confirmed by further listings,
-    /// and only a complete, settled, guarded set is marked (see `reconcile`).
+    /// and only a complete, settled, guarded set is marked (see `reconcile`). A listing whose
+    /// count did not match marks nothing.
     async fn full(&mut self) -> Result<(), SyncError> {
         let store = &self.syncer.store;
         let live_before = store.count_live(self.scope).await?;
-        let listing = self.list(None).await?;
-        if !self.complete(&listing).await? {
+        let (listing, mismatched) = self.settled_listing(None).await?;
+        if mismatched {
             return Ok(());
         }
         let candidates = store.live_ids_missing(self.scope, &listing.seen).await?;
         let mut reconciliation = Reconciliation::new(live_before, listing.seen, candidates);
         while reconciliation.wants_listing() {
-            let listing = self.list(None).await?;
-            if !self.complete(&listing).await? {
+            let (listing, mismatched) = self.settled_listing(None).await?;
+            if mismatched {
                 return Ok(());
             }
             reconciliation.add_listing(listing.seen);
@@ -186,19 +185,42 @@ impl<'s> Run<'s> {
         self.log(&notes).await
     }
 
-    /// Whether a listing of a full run may serve as proof of deletions: no `count_mismatch`.
-    async fn complete(&mut self, listing: &Listing) -> Result<bool, SyncError> {
-        let warnings = self.count_warning(listing);
-        self.log(&warnings).await?;
-        Ok(warnings.is_empty())
-    }
-
-    fn count_warning(&self, listing: &Listing) -> Events {
-        listing
-            .count_mismatch()
-            .map(|(announced, received)| events::count_mismatch(announced, received))
-            .into_iter()
-            .collect()
+    /// One listing that holds every group present upstream while it was read, and whether
+    /// any listing on the way had a `count_mismatch`.
+    ///
+    /// A listing whose count matches what arrived is trusted. One that does not may have
+    /// skipped rows (offset pagination while groups are deleted upstream), so the scope is
+    /// listed again, and a listing that lost nothing the one before it had is trusted: a row
+    /// is only skipped when a row already sent is deleted, and that one is then missing from
+    /// the next listing. Listings that keep changing fail the run; nothing is lost, the
+    /// watermark stays, and the next run tries again.
+    async fn settled_listing(
+        &mut self,
+        filter: Option<NaiveDate>,
+    ) -> Result<(Listing, bool), SyncError> {
+        let mut listing = self.list(filter).await?;
+        let mut listings = 1;
+        let mut mismatched = false;
+        while let Some((announced, received)) = listing.count_mismatch() {
+            mismatched = true;
+            self.log(&vec![events::count_mismatch(announced, received)])
+                .await?;
+            if listings >= MAX_LISTINGS {
+                return Err(ApiError::Pagination(format!(
+                    "the listing changed while it was read ({listings} listings in a row \
+                     announced another count than they held); the next run tries again"
+                ))
+                .into());
+            }
+            let next = self.list(filter).await?;
+            listings += 1;
+            let quiet = listing.seen.is_subset(&next.seen);
+            listing = next;
+            if quiet {
+                break;
+            }
+        }
+        Ok((listing, mismatched))
     }
 
     /// Writes the run's own events and shows them in the journal.

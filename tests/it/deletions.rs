@@ -128,7 +128,10 @@ async fn full_run_held_back_by_the_guard_does_not_count_as_verified_in_full() {
     let app = synced_app(10).await;
     // A date no run writes: a wrongly updated timestamp differs from it even within the
     // same second, so the test needs no sleep.
-    let first_full = app.mark_verified_long_ago().await.expect("the first run was full");
+    let first_full = app
+        .mark_verified_long_ago()
+        .await
+        .expect("the first run was full");
     app.api.remove_groups(&[1, 2, 3, 4, 5, 6]);
 
     let report = app.sync_with(FULL).await;
