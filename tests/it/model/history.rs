@@ -3,6 +3,8 @@
 //! Steps name groups by selectors (`u16`) taken modulo the upstream's ids at the moment the
 //! step runs, so a history written out in code replays the same way and shrinks well.
 
+use std::fmt;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -13,6 +15,17 @@ use crate::fake_api::{LinkLocation, MetaLocation, UpdatedAtFilter};
 pub struct History {
     pub groups: u8,
     pub steps: Vec<Step>,
+}
+
+/// One step a line, numbered as the failure message numbers them.
+impl fmt::Display for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "History {{ groups: {}, steps: vec![", self.groups)?;
+        for (i, step) in self.steps.iter().enumerate() {
+            writeln!(f, "    /* {i} */ {step:?},")?;
+        }
+        write!(f, "] }}")
+    }
 }
 
 #[derive(Clone, Debug)]

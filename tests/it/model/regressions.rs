@@ -32,6 +32,14 @@ fn case(name: &'static str, family: &'static str, groups: u8, steps: Vec<Step>) 
 }
 
 pub fn cases() -> Vec<Case> {
+    let mut cases = response_cases();
+    cases.extend(deletion_cases());
+    cases.extend(freshness_cases());
+    cases
+}
+
+/// Answers the daemon misread.
+fn response_cases() -> Vec<Case> {
     vec![
         // (g): the run failed at once, "API answered 520".
         case(
@@ -57,6 +65,12 @@ pub fn cases() -> Vec<Case> {
                 run(false, &[Glitch::Pass, Glitch::EmptyPage]),
             ],
         ),
+    ]
+}
+
+/// Full runs that marked groups deleted without proof, or past the guard.
+fn deletion_cases() -> Vec<Case> {
+    vec![
         // (a): the full run marked the groups of page 2 deleted.
         case(
             "a 404 page inside a full listing marks nothing deleted",
@@ -114,6 +128,12 @@ pub fn cases() -> Vec<Case> {
                 }),
             ],
         ),
+    ]
+}
+
+/// Incremental runs that left a change behind.
+fn freshness_cases() -> Vec<Case> {
+    vec![
         // (c): the incremental run got old rows only; the update stayed missing.
         case(
             "an API reading updated_at as an end date never leaves a change behind",

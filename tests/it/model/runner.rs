@@ -8,16 +8,16 @@ use std::time::Duration;
 use xtrakit_sync::domain::RunStatus;
 
 use super::check::{self, DbState, Outcome, RunFacts, Upstream};
-use super::history::{Churn, Glitch, Paging, Run, Stamp, Step, Target, MAX_RETRIES};
-use crate::fake_api::{FakeOptions, Fault, LinkLocation, Mutation, Pagination, UpdatedAtFilter};
+use super::history::{Churn, Glitch, Paging, Run, Step, MAX_RETRIES};
+use crate::fake_api::{FakeOptions, Fault, LinkLocation, Mutation, UpdatedAtFilter};
 use crate::helpers::{spawn_app_with, Ask, TestApp};
 
 pub struct Harness {
     pub app: TestApp,
-    next_id: i64,
+    pub(super) next_id: i64,
     /// Ids whose upstream record is the malformed one `Reject` put there.
-    rejected: BTreeSet<i64>,
-    paging: Paging,
+    pub(super) rejected: BTreeSet<i64>,
+    pub(super) paging: Paging,
     filter: UpdatedAtFilter,
     pub trace: Vec<String>,
 }
@@ -32,13 +32,6 @@ struct Start {
 
 pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-fn stamp(s: Stamp) -> String {
-    match s {
-        Stamp::Now => now(),
-        Stamp::Future => "2099-01-01 00:00:00".into(),
-    }
 }
 
 impl Harness {
@@ -79,84 +72,6 @@ impl Harness {
             }
         }
         check::check_files(&self.app, &[]).await
-    }
-
-    fn pick(&self, sel: u16) -> Option<i64> {
-        let ids: Vec<i64> = self.app.api.snapshot().into_keys().collect();
-        (!ids.is_empty()).then(|| ids[usize::from(sel) % ids.len()])
-    }
-
-    fn picks(&self, sel: &[u16]) -> Vec<i64> {
-        let ids: BTreeSet<i64> = sel.iter().filter_map(|s| self.pick(*s)).collect();
-        ids.into_iter().collect()
-    }
-
-    fn fresh_id(&mut self) -> i64 {
-        self.next_id += 1;
-        self.next_id - 1
-    }
-
-    fn insert(&mut self, n: u8) {
-        let at = now();
-        let ids: Vec<i64> = (0..n).map(|_| self.fresh_id()).collect();
-        for id in &ids {
-            self.app.api.put_group(*id, 1, &format!("Added {id}"), &at);
-        }
-        self.trace.push(format!("insert {ids:?} at {at}"));
-    }
-
-    /// A rejected record is repaired by a valid one; others get a new version.
-    fn update(&mut self, sel: &[u16], at: Stamp) {
-        let (ids, at) = (self.picks(sel), stamp(at));
-        for id in &ids {
-            if self.rejected.remove(id) {
-                self.app
-                    .api
-                    .put_group(*id, 1, &format!("Repaired {id}"), &at);
-            } else {
-                self.app.api.update_groups(&[*id], &at);
-            }
-        }
-        self.trace.push(format!("update {ids:?} at {at}"));
-    }
-
-    fn delete(&mut self, sel: &[u16]) {
-        let ids = self.picks(sel);
-        self.app.api.remove_groups(&ids);
-        for id in &ids {
-            self.rejected.remove(id);
-        }
-        self.trace.push(format!("delete {ids:?}"));
-    }
-
-    fn reject(&mut self, target: Target) {
-        let id = match target {
-            Target::Stored(sel) => self.pick(sel),
-            Target::New => None,
-        };
-        let id = id.unwrap_or_else(|| self.fresh_id());
-        self.app
-            .api
-            .put_raw(&format!(r#"{{"id":{id},"group_name":{{"x":1}}}}"#));
-        self.rejected.insert(id);
-        self.trace.push(format!("group {id} comes back malformed"));
-    }
-
-    fn set_paging(&mut self, p: Paging) {
-        self.paging = p;
-        let (pagination, per_page) = match p {
-            Paging::Whole => (Pagination::None, 0),
-            Paging::Next(location, n) => (
-                Pagination::NextUrl {
-                    location,
-                    absolute: n % 2 == 0,
-                },
-                n.into(),
-            ),
-            Paging::Numbered(location, n) => (Pagination::Numbered { location }, n.into()),
-        };
-        self.app.api.set_pagination(pagination, per_page);
-        self.trace.push(format!("pagination {p:?}"));
     }
 
     /// Pages the first listing of a full run has, at its start.
@@ -221,7 +136,7 @@ impl Harness {
                 *g
             };
             served_so_far &= g == Glitch::Pass;
-            self.app.api.push_fault(fault(g));
+            self.app.api.push_fault(g.fault());
             queued.push(g);
         }
         queued
@@ -352,43 +267,5 @@ impl Harness {
         } else {
             check::check_nothing_left_running(&self.app).await
         }
-    }
-}
-
-fn fault(g: Glitch) -> Fault {
-    let status = |status: u16, body: &str, retry_after: Option<&str>| Fault::Status {
-        status,
-        body: body.into(),
-        retry_after: retry_after.map(str::to_owned),
-    };
-    let raw = |status: u16, body: &str| Fault::Raw {
-        status,
-        content_type: "application/json".into(),
-        body: body.into(),
-    };
-    match g {
-        Glitch::Pass => Fault::Pass,
-        Glitch::Status(s) => status(s, r#"{"status":500,"error":"Internal Server Error"}"#, None),
-        Glitch::TooMany => status(
-            429,
-            r#"{"status":429,"error":"Too Many Requests"}"#,
-            Some("0"),
-        ),
-        Glitch::InvalidJson => Fault::InvalidJson,
-        Glitch::Truncated => Fault::Truncated,
-        Glitch::Slow => Fault::Slow {
-            delay: Duration::from_millis(30),
-        },
-        Glitch::EchoKey => status(
-            500,
-            &format!(
-                r#"{{"status":500,"error":"bad key {}"}}"#,
-                crate::helpers::KEY
-            ),
-            None,
-        ),
-        Glitch::ErrorBody => raw(200, r#"{"status":200,"error":"Database unavailable"}"#),
-        Glitch::EmptyPage => raw(200, r#"{"status":200,"data":{"groups":[]}}"#),
-        Glitch::MissingPage => raw(404, r#"{"message":"Not Found"}"#),
     }
 }
