@@ -8,7 +8,7 @@ use std::fmt;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use crate::fake_api::{LinkLocation, MetaLocation, UpdatedAtFilter};
+use crate::fake_api::{LinkLocation, MetaLocation, Shape, UpdatedAtFilter};
 
 /// A random history: a starting upstream of `groups` generated groups, then `steps`.
 #[derive(Clone, Debug)]
@@ -38,12 +38,16 @@ pub enum Step {
     /// A group comes back malformed (`group_name` an object): rejected, but its id is readable.
     Reject(Target),
     Pages(Paging),
+    /// Where the records sit in a success body (every shape SPEC 2 accepts, but the
+    /// single-object sample, which holds one record a page).
+    Shape(Shape),
     /// How the API reads `updated_at` from now on.
     Filter(UpdatedAtFilter),
     /// One sync through the library, like `--once` (`--full` when `full`).
     Run(Run),
-    /// The real binary `--once --full`, killed with SIGKILL once `pages` pages are committed and the
-    /// next request stalls; when the listing has no later page the binary just finishes.
+    /// The real binary `--once --full --allow-mass-delete`, killed with SIGKILL once `pages`
+    /// pages are committed and the next request stalls; when the listing has no later page
+    /// the binary just finishes.
     Kill {
         pages: u8,
     },
@@ -212,6 +216,8 @@ fn step(s: Scenarios) -> BoxedStrategy<Step> {
         2 => vec(any::<u16>(), 1..7).prop_map(Step::Delete),
         1 => target.prop_map(Step::Reject),
         2 => paging().prop_map(Step::Pages),
+        1 => prop_oneof![Just(Shape::Array), Just(Shape::ObjectMap), Just(Shape::DataArray)]
+            .prop_map(Step::Shape),
         1 => filter(s).prop_map(Step::Filter),
         6 => run(s).prop_map(Step::Run),
         1 => (1u8..3).prop_map(|pages| Step::Kill { pages }),

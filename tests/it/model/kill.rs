@@ -6,9 +6,10 @@ use super::check::Outcome;
 use super::history::MAX_RETRIES;
 use crate::helpers::{send_signal, write_config, TestApp};
 
-/// Starts `--once --full` and waits until its run row is `running` with `pages` pages committed and
-/// the next request has reached the (stalled) fake; then kills it. A listing with fewer
-/// pages lets the binary finish first. Returns the outcome and the binary's output.
+/// Starts `--once --full --allow-mass-delete` (the guard is for the library runs to test)
+/// and waits until its run row is `running` with `pages` pages committed and the next
+/// request has reached the (stalled) fake; then kills it. A listing with fewer pages lets
+/// the binary finish first. Returns the outcome and the binary's output.
 pub async fn once_killed_after(
     app: &TestApp,
     pages: u8,
@@ -16,7 +17,10 @@ pub async fn once_killed_after(
 ) -> (Outcome, String) {
     let config = write_config(app, &format!("max_retries = {MAX_RETRIES}\n"));
     let config = config.to_str().expect("utf-8 path").to_owned();
-    let mut child = app.spawn_binary(&["--once", "--full"], &[("XTRAKIT_SYNC_CONFIG", &config)]);
+    let mut child = app.spawn_binary(
+        &["--once", "--full", "--allow-mass-delete"],
+        &[("XTRAKIT_SYNC_CONFIG", &config)],
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let killed = loop {
         assert!(

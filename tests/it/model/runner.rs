@@ -64,6 +64,10 @@ impl Harness {
             Step::Delete(sel) => self.delete(sel),
             Step::Reject(target) => self.reject(*target),
             Step::Pages(p) => self.set_paging(*p),
+            Step::Shape(shape) => {
+                self.app.api.set_shape(*shape);
+                self.trace.push(format!("records in a {shape:?} body"));
+            }
             Step::Filter(f) => {
                 self.filter = *f;
                 self.app.api.set_updated_at_filter(*f);
@@ -240,7 +244,7 @@ impl Harness {
         })
     }
 
-    /// A `--once --full` killed mid-run; a listing in one response gets pages of two first.
+    /// The binary's full run killed mid-run; a listing in one response gets pages of two first.
     async fn kill(&mut self, pages: u8) -> Result<(), String> {
         if matches!(self.paging, Paging::Whole) {
             self.set_paging(Paging::Next(LinkLocation::TopLevel, 2));
@@ -256,10 +260,10 @@ impl Harness {
             super::kill::once_killed_after(&self.app, pages, start.requests).await;
         self.app.api.clear_faults();
         self.trace.push(format!(
-            "binary --once --full, SIGKILL after {pages} pages: {outcome:?}"
+            "binary --once --full --allow-mass-delete, SIGKILL after {pages} pages: {outcome:?}"
         ));
         let must_succeed = false;
-        self.finish(start, outcome, false, Default::default(), must_succeed)
+        self.finish(start, outcome, true, Default::default(), must_succeed)
             .await?;
         check::check_files(&self.app, &[output]).await?;
         if outcome == Outcome::Killed {
