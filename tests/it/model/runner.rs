@@ -9,7 +9,7 @@ use xtrakit_sync::domain::RunStatus;
 
 use super::check::{self, DbState, Outcome, RunFacts, Upstream};
 use super::history::{Churn, Glitch, Paging, Run, Step, MAX_RETRIES};
-use crate::fake_api::{FakeOptions, Fault, LinkLocation, Mutation, UpdatedAtFilter};
+use crate::fake_api::{FakeOptions, Fault, LinkLocation, MessageCount, Mutation, UpdatedAtFilter};
 use crate::helpers::{spawn_app_with, Ask, TestApp};
 
 pub struct Harness {
@@ -19,6 +19,7 @@ pub struct Harness {
     pub(super) rejected: BTreeSet<i64>,
     pub(super) paging: Paging,
     filter: UpdatedAtFilter,
+    lying_count: bool,
     pub trace: Vec<String>,
 }
 
@@ -50,6 +51,7 @@ impl Harness {
             rejected: BTreeSet::new(),
             paging: Paging::Whole,
             filter: UpdatedAtFilter::Since,
+            lying_count: false,
             trace: vec![format!("{groups} generated groups upstream")],
         }
     }
@@ -64,6 +66,16 @@ impl Harness {
             Step::Delete(sel) => self.delete(sel),
             Step::Reject(target) => self.reject(*target),
             Step::Pages(p) => self.set_paging(*p),
+            Step::LyingCount(lie) => {
+                self.lying_count = *lie;
+                let count = if *lie {
+                    MessageCount::Fixed(999)
+                } else {
+                    MessageCount::Real
+                };
+                self.app.api.set_message_count(count);
+                self.trace.push(format!("message count {count:?}"));
+            }
             Step::Shape(shape) => {
                 self.app.api.set_shape(*shape);
                 self.trace.push(format!("records in a {shape:?} body"));
@@ -223,6 +235,7 @@ impl Harness {
             rows_shifted,
             must_succeed,
             blind_filter,
+            listing_complete: !self.lying_count,
         };
         check::check_run(&start.db, &after, &facts)
     }

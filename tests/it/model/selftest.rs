@@ -42,6 +42,7 @@ fn full_run(before: &[i64], after: &[i64]) -> RunFacts {
         rows_shifted: false,
         must_succeed: false,
         blind_filter: false,
+        listing_complete: true,
     }
 }
 
