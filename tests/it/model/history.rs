@@ -37,6 +37,10 @@ pub enum Step {
     Delete(Vec<u16>),
     /// A group comes back malformed (`group_name` an object): rejected, but its id is readable.
     Reject(Target),
+    /// A group whose `updated_at` does not parse: accepted, stored with its raw JSON.
+    OddTimestamp(Target),
+    /// A group deleted upstream earlier (selected among those) comes back, changed now.
+    Revive(u16),
     Pages(Paging),
     /// Where the records sit in a success body (every shape SPEC 2 accepts, but the
     /// single-object sample, which holds one record a page).
@@ -69,6 +73,8 @@ pub enum Stamp {
     Now,
     /// `2099-01-01 00:00:00`: the watermark must stay capped at the run's start.
     Future,
+    /// An hour before now (a clock behind ours): within the one-day lookback.
+    HourAgo,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -213,7 +219,11 @@ pub fn history(s: Scenarios) -> impl Strategy<Value = History> {
 
 fn step(s: Scenarios) -> BoxedStrategy<Step> {
     let selectors = || vec(any::<u16>(), 1..4);
-    let stamp = prop_oneof![4 => Just(Stamp::Now), 1 => Just(Stamp::Future)];
+    let stamp = prop_oneof![
+        4 => Just(Stamp::Now),
+        1 => Just(Stamp::Future),
+        1 => Just(Stamp::HourAgo)
+    ];
     let target = if s.rejected_stored {
         prop_oneof![any::<u16>().prop_map(Target::Stored), Just(Target::New)].boxed()
     } else {
@@ -224,6 +234,9 @@ fn step(s: Scenarios) -> BoxedStrategy<Step> {
         3 => (selectors(), stamp).prop_map(|(ids, at)| Step::Update(ids, at)),
         2 => vec(any::<u16>(), 1..7).prop_map(Step::Delete),
         1 => target.prop_map(Step::Reject),
+        1 => prop_oneof![any::<u16>().prop_map(Target::Stored), Just(Target::New)]
+            .prop_map(Step::OddTimestamp),
+        1 => any::<u16>().prop_map(Step::Revive),
         2 => paging().prop_map(Step::Pages),
         1 => prop_oneof![Just(Shape::Array), Just(Shape::ObjectMap), Just(Shape::DataArray)]
             .prop_map(Step::Shape),

@@ -17,6 +17,10 @@ pub struct Harness {
     pub(super) next_id: i64,
     /// Ids whose upstream record is the malformed one `Reject` put there.
     pub(super) rejected: BTreeSet<i64>,
+    /// Ids the fake serves verbatim (rejected or odd): an update replaces them.
+    pub(super) raw: BTreeSet<i64>,
+    /// Ids deleted upstream, which may come back.
+    pub(super) removed: Vec<i64>,
     pub(super) paging: Paging,
     filter: UpdatedAtFilter,
     lying_count: bool,
@@ -49,6 +53,8 @@ impl Harness {
             app,
             next_id: i64::from(groups) + 1,
             rejected: BTreeSet::new(),
+            raw: BTreeSet::new(),
+            removed: Vec::new(),
             paging: Paging::Whole,
             filter: UpdatedAtFilter::Since,
             lying_count: false,
@@ -65,6 +71,8 @@ impl Harness {
             Step::Update(sel, at) => self.update(sel, *at),
             Step::Delete(sel) => self.delete(sel),
             Step::Reject(target) => self.reject(*target),
+            Step::OddTimestamp(target) => self.odd_timestamp(*target),
+            Step::Revive(sel) => self.revive(*sel),
             Step::Pages(p) => self.set_paging(*p),
             Step::LyingCount(lie) => {
                 self.lying_count = *lie;
@@ -200,7 +208,8 @@ impl Harness {
             }
             if matches!(m, Mutation::Remove(_)) {
                 removed = true;
-                self.rejected.remove(&id);
+                self.forget_raw(id);
+                self.removed.push(id);
             }
             self.trace.push(format!("  during the run: {m:?}"));
             touched.insert(id);

@@ -10,6 +10,9 @@ fn stamp(s: Stamp) -> String {
     match s {
         Stamp::Now => now(),
         Stamp::Future => "2099-01-01 00:00:00".into(),
+        Stamp::HourAgo => (chrono::Utc::now() - chrono::Duration::hours(1))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
     }
 }
 
@@ -42,7 +45,8 @@ impl Harness {
     pub(super) fn update(&mut self, sel: &[u16], at: Stamp) {
         let (ids, at) = (self.picks(sel), stamp(at));
         for id in &ids {
-            if self.rejected.remove(id) {
+            if self.raw.remove(id) {
+                self.rejected.remove(id);
                 self.app
                     .api
                     .put_group(*id, 1, &format!("Repaired {id}"), &at);
@@ -57,22 +61,55 @@ impl Harness {
         let ids = self.picks(sel);
         self.app.api.remove_groups(&ids);
         for id in &ids {
-            self.rejected.remove(id);
+            self.forget_raw(*id);
         }
+        self.removed.extend(&ids);
         self.trace.push(format!("delete {ids:?}"));
     }
 
-    pub(super) fn reject(&mut self, target: Target) {
+    pub(super) fn forget_raw(&mut self, id: i64) {
+        self.raw.remove(&id);
+        self.rejected.remove(&id);
+    }
+
+    fn target(&mut self, target: Target) -> i64 {
         let id = match target {
             Target::Stored(sel) => self.pick(sel),
             Target::New => None,
         };
-        let id = id.unwrap_or_else(|| self.fresh_id());
+        id.unwrap_or_else(|| self.fresh_id())
+    }
+
+    pub(super) fn reject(&mut self, target: Target) {
+        let id = self.target(target);
         self.app
             .api
             .put_raw(&format!(r#"{{"id":{id},"group_name":{{"x":1}}}}"#));
+        self.raw.insert(id);
         self.rejected.insert(id);
         self.trace.push(format!("group {id} comes back malformed"));
+    }
+
+    /// Accepted (SPEC 4: NULL `updated_at`, `bad_timestamp`), and served whatever the filter.
+    pub(super) fn odd_timestamp(&mut self, target: Target) {
+        let id = self.target(target);
+        let raw = format!(r#"{{"id":{id},"group_name":"Odd {id}","updated_at":"soon"}}"#);
+        self.app.api.put_raw(&raw);
+        self.raw.insert(id);
+        self.rejected.remove(&id);
+        self.trace
+            .push(format!("group {id} has updated_at \"soon\""));
+    }
+
+    /// A group deleted upstream earlier comes back, changed now.
+    pub(super) fn revive(&mut self, sel: u16) {
+        if self.removed.is_empty() {
+            return self.trace.push("revive: nothing was deleted".into());
+        }
+        let id = self.removed.remove(usize::from(sel) % self.removed.len());
+        let at = now();
+        self.app.api.put_group(id, 1, &format!("Revived {id}"), &at);
+        self.trace.push(format!("group {id} comes back at {at}"));
     }
 
     pub(super) fn set_paging(&mut self, p: Paging) {
