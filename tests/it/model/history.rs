@@ -39,6 +39,11 @@ pub enum Step {
     Reject(Target),
     /// A group whose `updated_at` does not parse: accepted, stored with its raw JSON.
     OddTimestamp(Target),
+    /// `percent` of the groups leave upstream at once, and `new` new ones arrive.
+    Turnover {
+        percent: u8,
+        new: u8,
+    },
     /// A group deleted upstream earlier (selected among those) comes back, changed now.
     Revive(u16),
     Pages(Paging),
@@ -237,6 +242,7 @@ fn step(s: Scenarios) -> BoxedStrategy<Step> {
         1 => prop_oneof![any::<u16>().prop_map(Target::Stored), Just(Target::New)]
             .prop_map(Step::OddTimestamp),
         1 => any::<u16>().prop_map(Step::Revive),
+        1 => (40u8..=100, 0u8..20).prop_map(|(percent, new)| Step::Turnover { percent, new }),
         2 => paging().prop_map(Step::Pages),
         1 => prop_oneof![Just(Shape::Array), Just(Shape::ObjectMap), Just(Shape::DataArray)]
             .prop_map(Step::Shape),

@@ -94,16 +94,18 @@ fn deletion_cases() -> Vec<Case> {
                 run(true, &[]),
             ],
         ),
-        // (b): 3 of 4 live groups gone, but the guard divided by the 9 rows live after the
-        // run's pages: all 3 were marked deleted and no deletion_guard was logged.
+        // (b): 3 of 4 live groups gone, but the guard divided by the 6 rows live after the
+        // run's pages (2 new): all 3 were marked deleted and no deletion_guard was logged.
         case(
             "the mass-deletion guard counts only the rows live before the run",
             "guard",
             4,
             vec![
                 run(false, &[]),
-                Step::Delete(vec![0, 1, 2]),
-                Step::Insert(5),
+                Step::Turnover {
+                    percent: 51,
+                    new: 2,
+                },
                 Step::Run(Run {
                     full: true,
                     allow_mass_delete: false,

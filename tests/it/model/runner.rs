@@ -73,6 +73,7 @@ impl Harness {
             Step::Reject(target) => self.reject(*target),
             Step::OddTimestamp(target) => self.odd_timestamp(*target),
             Step::Revive(sel) => self.revive(*sel),
+            Step::Turnover { percent, new } => self.turnover(*percent, *new),
             Step::Pages(p) => self.set_paging(*p),
             Step::LyingCount(lie) => {
                 self.lying_count = *lie;

@@ -101,6 +101,21 @@ impl Harness {
             .push(format!("group {id} has updated_at \"soon\""));
     }
 
+    /// Most groups leave at once (the lowest ids first) and `new` ones arrive: the guard's
+    /// case.
+    pub(super) fn turnover(&mut self, percent: u8, new: u8) {
+        let ids: Vec<i64> = self.app.api.snapshot().into_keys().collect();
+        let gone = (ids.len() * usize::from(percent)).div_ceil(100);
+        let gone = &ids[..gone.min(ids.len())];
+        self.app.api.remove_groups(gone);
+        for id in gone {
+            self.forget_raw(*id);
+        }
+        self.removed.extend(gone);
+        self.trace.push(format!("delete {gone:?}"));
+        self.insert(new);
+    }
+
     /// A group deleted upstream earlier comes back, changed now.
     pub(super) fn revive(&mut self, sel: u16) {
         if self.removed.is_empty() {
