@@ -16,6 +16,7 @@ mod envelopes;
 mod failures;
 mod fake_api_selftest;
 mod locking;
+mod model;
 mod pagination;
 mod records;
 mod repeats;

@@ -319,6 +319,18 @@ impl Dataset {
         self.cache.as_ref().map_or(&[], |(_, _, p)| p.as_slice())
     }
 
+    /// Every record with an id, rendered exactly as a page would serve it: what a test
+    /// compares a database's `raw_json` with. Tail records (no usable id) are left out.
+    pub(super) fn rendered(&self) -> std::collections::BTreeMap<i64, String> {
+        (0..self.groups.len())
+            .map(|p| {
+                let mut out = String::new();
+                self.write_entry(&mut out, Entry::Pos(p as u32));
+                (self.groups[p].id, out)
+            })
+            .collect()
+    }
+
     /// Writes one record as JSON; generated text is derived here, never stored.
     pub(super) fn write_entry(&self, out: &mut String, entry: Entry) {
         let g = match entry {

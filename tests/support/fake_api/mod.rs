@@ -411,6 +411,18 @@ impl FakeApi {
         lock(&self.shared.mutations).push((at, m));
     }
 
+    /// Removes and returns the mutations `mutate_after` queued that no request has reached.
+    pub fn take_pending_mutations(&self) -> Vec<Mutation> {
+        let mut queued = lock(&self.shared.mutations);
+        queued.drain(..).map(|(_, m)| m).collect()
+    }
+
+    /// The upstream as it stands: id → the record's JSON exactly as the API would send it.
+    /// Records without a usable id are left out.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<i64, String> {
+        self.shared.state().data.rendered()
+    }
+
     pub fn set_message_count(&self, m: MessageCount) {
         self.shared.state().cfg.message_count = m;
     }
@@ -418,6 +430,11 @@ impl FakeApi {
     /// Queues a fault; each API request that passes auth consumes one, oldest first.
     pub fn push_fault(&self, f: Fault) {
         lock(&self.shared.faults).push_back(f);
+    }
+
+    /// Drops the faults no request has consumed yet.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
     }
 
     pub fn pending_faults(&self) -> usize {
