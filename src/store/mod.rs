@@ -1,6 +1,7 @@
 //! The SQLite database: opening it the way a live analyst-facing file must be opened,
 //! embedded migrations, the page writer, the run log and the status queries.
 
+mod connect;
 mod deletions;
 mod groups;
 mod runs;
@@ -10,17 +11,16 @@ mod status;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::SqlitePool;
 use tracing::instrument;
 
 pub use groups::{PageCounts, PageWrite};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
 
-/// How long a statement waits for another writer (an analyst's `BEGIN IMMEDIATE`, the
-/// other process's checkpoint) before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `status` waits for a writer's checkpoint before giving up.
+const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -87,22 +87,7 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        // One connection: a sync's statements run one after another anyway, and with more
-        // the pool hands them out in turn, so each page would find its connection's page
-        // cache stale after the other's commit (a full sync ran ~10 % slower, 3 MiB larger).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .after_connect(|conn, _meta| Box::pin(keep_wal_files(conn)))
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
+        let pool = connect::writer_pool(path).await.map_err(open_err)?;
         let migrated = sqlx::migrate!().run(&pool).await;
         if let Err(source) = migrated {
             pool.close().await;
@@ -132,7 +117,7 @@ impl Store {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .read_only(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(READ_BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
@@ -147,32 +132,5 @@ impl Store {
     /// Closes every connection, so that the WAL is checkpointed into the database.
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-/// Keeps `-wal` and `-shm` when the last connection closes. Analysts read the database with
-/// read-only access to a directory they cannot write; without these files SQLite would have
-/// to create them, and their reads would fail whenever the daemon is idle or stopped.
-async fn keep_wal_files(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    use libsqlite3_sys::{sqlite3_file_control, SQLITE_FCNTL_PERSIST_WAL, SQLITE_OK};
-    let mut handle = conn.lock_handle().await?;
-    let db = handle.as_raw_handle().as_ptr();
-    let mut on: std::ffi::c_int = 1;
-    // SAFETY: `db` is this connection's open handle, locked for the duration of the call;
-    // "main" is a NUL-terminated schema name; PERSIST_WAL reads and writes one int.
-    let rc = unsafe {
-        sqlite3_file_control(
-            db,
-            c"main".as_ptr(),
-            SQLITE_FCNTL_PERSIST_WAL,
-            (&mut on as *mut std::ffi::c_int).cast(),
-        )
-    };
-    if rc == SQLITE_OK {
-        Ok(())
-    } else {
-        Err(sqlx::Error::Protocol(format!(
-            "cannot keep the WAL files (sqlite3_file_control returned {rc})"
-        )))
     }
 }

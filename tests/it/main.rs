@@ -13,6 +13,7 @@ mod deletions;
 mod envelopes;
 mod failures;
 mod fake_api_selftest;
+mod full_disk;
 mod locking;
 mod pagination;
 mod records;
