@@ -1,5 +1,7 @@
-//! How the store's connections are made, and the check that puts a pooled connection back
-//! into a known state before it is used again.
+//! How the store's connections are made: the writer (one connection, long busy timeout),
+//! the side connection for bookkeeping that must never queue behind the writer, and the
+//! check that puts a pooled connection back into
+//! a known state before it is used again.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +13,11 @@ use tracing::warn;
 /// How long a writer statement waits for another writer (an analyst's `BEGIN IMMEDIATE`,
 /// the other process's checkpoint) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a side statement (a skipped tick's event, the end of a run during shutdown)
+/// waits for a writer: short, because what it records can also go to the journal, and
+/// because shutdown has 10 s in all.
+pub(super) const SIDE_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn base_options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
@@ -35,6 +42,21 @@ pub(super) async fn writer_pool(path: &Path) -> Result<SqlitePool, sqlx::Error> 
         .before_acquire(|conn, _meta| Box::pin(known_state(conn)))
         .connect_with(options)
         .await
+}
+
+/// The side pool: one connection, opened only when first needed, never creating the file
+/// (the writer did), waiting only [`SIDE_BUSY_TIMEOUT`] for a lock or for the connection.
+pub(super) fn side_pool(path: &Path) -> SqlitePool {
+    let options = base_options(path)
+        .create_if_missing(false)
+        .busy_timeout(SIDE_BUSY_TIMEOUT);
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .acquire_timeout(SIDE_BUSY_TIMEOUT)
+        .after_connect(|conn, _meta| Box::pin(keep_wal_files(conn)))
+        .before_acquire(|conn, _meta| Box::pin(known_state(conn)))
+        .connect_lazy_with(options)
 }
 
 /// Whether an idle pooled connection may be handed out: only outside any transaction, as

@@ -93,7 +93,7 @@ impl Store {
     /// the run row always describes exactly what was committed.
     #[instrument(skip_all, fields(run_id = page.run_id, records = page.records.len()))]
     pub async fn write_page(&self, page: &PageWrite<'_>) -> Result<PageCounts, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         for pragma in WRITER_PRAGMAS {
             sqlx::query(pragma).execute(&mut *tx).await?;
         }

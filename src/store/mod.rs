@@ -1,6 +1,7 @@
 //! The SQLite database: opening it the way a live analyst-facing file must be opened,
 //! embedded migrations, the page writer, the run log and the status queries.
 
+mod bookkeeping;
 mod connect;
 mod deletions;
 mod groups;
@@ -9,11 +10,13 @@ mod sql;
 mod status;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;
-use tracing::instrument;
+use tokio_util::sync::CancellationToken;
+use tracing::{instrument, warn};
 
 pub use groups::{PageCounts, PageWrite};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
@@ -33,6 +36,8 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("the database did not answer within {} s while stopping", .0.as_secs())]
+    StopTimeout(Duration),
 }
 
 /// How often opening a database is tried when another process is creating it too.
@@ -58,11 +63,28 @@ fn is_contention(e: &StoreError) -> bool {
     }
 }
 
-/// The database of one xtrakit-sync installation.
+/// The database of one xtrakit-sync installation. Clones share the same connections.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     path: PathBuf,
+    open: Arc<Pools>,
+    /// Cancelled when the process is stopping: from then on every statement of the run log
+    /// goes through the side connection with a bounded wait.
+    stopping: OnceLock<CancellationToken>,
+    /// Run ends that could not be written when the run ended (see `bookkeeping`).
+    unfinished: Mutex<Vec<bookkeeping::UnfinishedRun>>,
+}
+
+/// The connections to one file.
+#[derive(Debug)]
+struct Pools {
+    writer: SqlitePool,
+    side: SqlitePool,
 }
 
 impl Store {
@@ -70,40 +92,32 @@ impl Store {
     /// a sync writes; `synchronous=NORMAL` is durable across process crashes in WAL mode.
     #[instrument(skip_all, fields(path = %path.display()))]
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut attempt = 1;
-        loop {
-            match Store::open_once(path).await {
-                Err(e) if attempt < OPEN_ATTEMPTS && is_contention(&e) => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                result => return result,
-            }
-        }
+        let pools = open_pools(path).await?;
+        Ok(Store::with(path, pools))
     }
 
-    async fn open_once(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        let pool = connect::writer_pool(path).await.map_err(open_err)?;
-        let migrated = sqlx::migrate!().run(&pool).await;
-        if let Err(source) = migrated {
-            pool.close().await;
-            return Err(StoreError::Migrate {
+    fn with(path: &Path, pools: Pools) -> Store {
+        Store {
+            inner: Arc::new(Inner {
                 path: path.to_owned(),
-                source,
-            });
+                open: Arc::new(pools),
+                stopping: OnceLock::new(),
+                unfinished: Mutex::new(Vec::new()),
+            }),
         }
-        Ok(Store {
-            pool,
-            path: path.to_owned(),
-        })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
+    }
+
+    fn pools(&self) -> Arc<Pools> {
+        Arc::clone(&self.inner.open)
+    }
+
+    /// The writer connection's pool.
+    fn writer(&self) -> SqlitePool {
+        self.pools().writer.clone()
     }
 
     /// Opens an existing database only to read it (`status`): no migration, no write, so an
@@ -123,14 +137,64 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        Ok(Store {
-            pool,
-            path: path.to_owned(),
-        })
+        let pools = Pools {
+            writer: pool.clone(),
+            side: pool,
+        };
+        Ok(Store::with(path, pools))
     }
 
     /// Closes every connection, so that the WAL is checkpointed into the database.
     pub async fn close(&self) {
-        self.pool.close().await;
+        let pools = self.pools();
+        pools.side.close().await;
+        pools.writer.close().await;
     }
+
+    /// [`Store::close`], but giving up after `bound`: a connection still waiting on another
+    /// process's lock must not hold the process past its shutdown promise.
+    pub async fn close_within(&self, bound: Duration) {
+        if tokio::time::timeout(bound, self.close()).await.is_err() {
+            warn!(
+                "the database connection was still busy after {} s; leaving without waiting \
+                 (SQLite discards whatever was not committed)",
+                bound.as_secs()
+            );
+        }
+    }
+}
+
+/// Opens the pools of `path` and migrates.
+async fn open_pools(path: &Path) -> Result<Pools, StoreError> {
+    let mut attempt = 1;
+    loop {
+        match open_once(path).await {
+            Err(e) if attempt < OPEN_ATTEMPTS && is_contention(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn open_once(path: &Path) -> Result<Pools, StoreError> {
+    let writer = connect::writer_pool(path)
+        .await
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    let migrated = sqlx::migrate!().run(&writer).await;
+    if let Err(source) = migrated {
+        writer.close().await;
+        return Err(StoreError::Migrate {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    Ok(Pools {
+        writer,
+        side: connect::side_pool(path),
+    })
 }

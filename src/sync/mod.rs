@@ -89,6 +89,7 @@ impl Syncer {
         let Some(_lock) = self.take_lock(policy, cancel).await? else {
             return Ok(SyncAllOutcome::Skipped);
         };
+        self.store.finish_unfinished_runs().await;
         let recovered = self.store.recover_interrupted(now_utc()).await?;
         if recovered > 0 {
             warn!(
@@ -216,8 +217,16 @@ impl Syncer {
         }
         let mut exit_code = verdict.exit_code;
         if let Err(e) = self.store.finish_run(run_id, &start.scope, &end).await {
-            error!(error = %e, "could not record the end of the run");
-            exit_code = judge(&Err(e.into())).exit_code;
+            if cancel_requested(&result) {
+                error!(
+                    error = %e,
+                    "could not mark the run interrupted before stopping; the next sync's crash \
+                     recovery will mark it interrupted"
+                );
+            } else {
+                error!(error = %e, "could not record the end of the run; the next sync will");
+                exit_code = judge(&Err(e.into())).exit_code;
+            }
         }
         log_end(run_id, &tally, &end);
         RunReport {
@@ -245,6 +254,10 @@ impl Syncer {
             tally: RunTally::default(),
         }
     }
+}
+
+fn cancel_requested(result: &Result<(), SyncError>) -> bool {
+    matches!(result, Err(SyncError::Interrupted))
 }
 
 /// The run's one line in the journal.

@@ -8,6 +8,7 @@ mod helpers;
 mod cli;
 mod daemon;
 mod daemon_due;
+mod daemon_resilience;
 mod deletion_proof;
 mod deletions;
 mod envelopes;
