@@ -1,8 +1,9 @@
 //! How the store's connections are made: the writer (one connection, long busy timeout),
-//! the side connection for bookkeeping that must never queue behind the writer, and the
-//! check that puts a pooled connection back into
+//! the side connection for bookkeeping that must never queue behind the writer, the
+//! identity of the file they opened, and the check that puts a pooled connection back into
 //! a known state before it is used again.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,6 +19,24 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// waits for a writer: short, because what it records can also go to the journal, and
 /// because shutdown has 10 s in all.
 pub(super) const SIDE_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The device and inode of a file: what a path named when it was opened. A path that names
+/// another pair later was deleted or replaced in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub(super) fn of(path: &Path) -> std::io::Result<FileId> {
+        let meta = std::fs::metadata(path)?;
+        Ok(FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
 
 fn base_options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::new()

@@ -5,18 +5,21 @@ mod bookkeeping;
 mod connect;
 mod deletions;
 mod groups;
+mod identity;
 mod runs;
 mod sql;
 mod status;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;
 use tokio_util::sync::CancellationToken;
 use tracing::{instrument, warn};
+
+use connect::FileId;
 
 pub use groups::{PageCounts, PageWrite};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
@@ -36,6 +39,16 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("cannot look at database file {path}: {source}")]
+    Stat {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database file {path} was deleted or replaced during the run; \
+         what the run wrote went to the old file"
+    )]
+    Replaced { path: PathBuf },
     #[error("the database did not answer within {} s while stopping", .0.as_secs())]
     StopTimeout(Duration),
 }
@@ -63,7 +76,8 @@ fn is_contention(e: &StoreError) -> bool {
     }
 }
 
-/// The database of one xtrakit-sync installation. Clones share the same connections.
+/// The database of one xtrakit-sync installation. Clones share the same connections, and
+/// a reopen (the file was deleted or replaced) is seen by every clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -72,7 +86,7 @@ pub struct Store {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    open: Arc<Pools>,
+    open: RwLock<Arc<Pools>>,
     /// Cancelled when the process is stopping: from then on every statement of the run log
     /// goes through the side connection with a bounded wait.
     stopping: OnceLock<CancellationToken>,
@@ -85,6 +99,8 @@ struct Inner {
 struct Pools {
     writer: SqlitePool,
     side: SqlitePool,
+    /// What the path named when it was opened; `None` for a read-only store.
+    file: Option<FileId>,
 }
 
 impl Store {
@@ -100,7 +116,7 @@ impl Store {
         Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                open: Arc::new(pools),
+                open: RwLock::new(Arc::new(pools)),
                 stopping: OnceLock::new(),
                 unfinished: Mutex::new(Vec::new()),
             }),
@@ -112,7 +128,8 @@ impl Store {
     }
 
     fn pools(&self) -> Arc<Pools> {
-        Arc::clone(&self.inner.open)
+        let guard = self.inner.open.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&guard)
     }
 
     /// The writer connection's pool.
@@ -140,6 +157,7 @@ impl Store {
         let pools = Pools {
             writer: pool.clone(),
             side: pool,
+            file: None,
         };
         Ok(Store::with(path, pools))
     }
@@ -164,7 +182,7 @@ impl Store {
     }
 }
 
-/// Opens the pools of `path` and migrates.
+/// Opens the pools of `path`, migrates, and notes which file the path named.
 async fn open_pools(path: &Path) -> Result<Pools, StoreError> {
     let mut attempt = 1;
     loop {
@@ -193,8 +211,19 @@ async fn open_once(path: &Path) -> Result<Pools, StoreError> {
             source,
         });
     }
+    let file = match FileId::of(path) {
+        Ok(id) => id,
+        Err(source) => {
+            writer.close().await;
+            return Err(StoreError::Stat {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
     Ok(Pools {
         writer,
         side: connect::side_pool(path),
+        file: Some(file),
     })
 }

@@ -18,7 +18,7 @@ use crate::api::ApiClient;
 use crate::domain::{now_utc, Mode, RunStatus, Scope, Trigger, Watermark};
 use crate::lock::{self, SyncLock};
 use crate::outcome::{judge, SyncError};
-use crate::store::{LogEvent, RunEnd, RunStart, Store};
+use crate::store::{LogEvent, RunEnd, RunStart, Store, StoreError};
 
 pub use run::RunTally;
 
@@ -89,6 +89,7 @@ impl Syncer {
         let Some(_lock) = self.take_lock(policy, cancel).await? else {
             return Ok(SyncAllOutcome::Skipped);
         };
+        self.store.ensure_current().await?;
         self.store.finish_unfinished_runs().await;
         let recovered = self.store.recover_interrupted(now_utc()).await?;
         if recovered > 0 {
@@ -183,6 +184,14 @@ impl Syncer {
             url,
             verified_in_full,
         } = outcome;
+        // Success into a file the path no longer names would be a lie: the data is gone.
+        let result = match result {
+            Ok(()) if !self.store.is_current() => Err(StoreError::Replaced {
+                path: self.store.path().to_owned(),
+            }
+            .into()),
+            other => other,
+        };
         let verdict = judge(&result);
         let success = verdict.status == RunStatus::Success;
         let error = result.as_ref().err();

@@ -1,6 +1,6 @@
-//! The daemon against a hostile host (issue 14, items 3 and 4): an analyst holding the
-//! write lock while it stops or while ticks are skipped, and a second signal. Every test
-//! runs the real binary.
+//! The daemon against a hostile host (issue 14, items 2 to 4): its database deleted or
+//! replaced between ticks, an analyst holding the write lock while it stops or while ticks
+//! are skipped, and a second signal. Every test runs the real binary.
 
 use std::time::Duration;
 
@@ -9,10 +9,10 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::time::Instant;
 
 use crate::daemon::{
-    eventually, slow, until_at_least, Daemon, EVERY_SECOND, NEW_YEAR, SHUTDOWN_BOUND,
+    eventually, slow, try_scalar, until_at_least, Daemon, EVERY_SECOND, NEW_YEAR, SHUTDOWN_BOUND,
 };
 use crate::helpers::{
-    assert_exit, finish, send_signal, stderr, synced_app_with_pending_change, TestApp,
+    assert_exit, finish, send_signal, spawn_app, stderr, synced_app_with_pending_change, TestApp,
 };
 
 /// An analyst's `sqlite3` without `-readonly`, inside `BEGIN IMMEDIATE`: nobody else can
@@ -59,6 +59,66 @@ async fn daemon_blocked_by_an_analyst(schedule: &str) -> (TestApp, Daemon, Sqlit
     .await;
     let analyst = hold_write_lock(&app).await;
     (app, daemon, analyst)
+}
+
+#[tokio::test]
+async fn deleting_or_replacing_the_database_between_ticks_makes_the_next_ticks_write_into_the_new_file(
+) {
+    let app = spawn_app(4).await;
+    let mut daemon = Daemon::start(&app, EVERY_SECOND, &[], &[]);
+    let successes = "SELECT count(*) FROM sync_runs WHERE status = 'success'";
+    until_at_least(&app, "two successful runs", successes, 2).await;
+
+    std::fs::remove_file(&app.db_path).expect("database deleted");
+
+    until_at_least(&app, "a successful run in a new file", successes, 1).await;
+    until_at_least(
+        &app,
+        "the groups in the new file",
+        "SELECT count(*) FROM customer_groups",
+        4,
+    )
+    .await;
+    daemon.assert_running();
+    assert!(
+        daemon.log().contains("was deleted while the daemon ran"),
+        "{}",
+        daemon.log()
+    );
+
+    let replacement = app.dir.path().join("replacement.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&replacement)
+        .create_if_missing(true);
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .expect("replacement");
+    sqlx::query("CREATE TABLE analyst_marker (x)")
+        .execute(&mut conn)
+        .await
+        .expect("marker");
+    conn.close().await.expect("replacement closes");
+    std::fs::rename(&replacement, &app.db_path).expect("database replaced");
+
+    until_at_least(
+        &app,
+        "a successful run in the replacement file",
+        "SELECT (SELECT count(*) FROM sync_runs WHERE status = 'success') \
+         * (SELECT count(*) FROM sqlite_master WHERE name = 'analyst_marker')",
+        1,
+    )
+    .await;
+    daemon.assert_running();
+    assert!(
+        daemon.log().contains("was replaced while the daemon ran"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        try_scalar(&app, "SELECT count(*) FROM customer_groups").await,
+        Some(4)
+    );
+    daemon.sigterm_and_expect_exit_0().await;
 }
 
 #[tokio::test]
