@@ -18,6 +18,7 @@ mod full_disk;
 mod locking;
 mod pagination;
 mod records;
+mod replaced_database;
 mod scopes;
 mod secrecy;
 mod sync_basics;
