@@ -19,6 +19,7 @@ mod locking;
 mod pagination;
 mod records;
 mod replaced_database;
+mod run_bookkeeping;
 mod scopes;
 mod secrecy;
 mod sync_basics;
