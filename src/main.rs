@@ -1,6 +1,7 @@
 //! Entry point: parse the command line, start the runtime, hand over to the library.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use xtrakit_sync::cli::{self, args::Cli};
 
@@ -17,5 +18,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    ExitCode::from(runtime.block_on(cli::run(args)))
+    let code = runtime.block_on(cli::run(args));
+    // A database thread still waiting on another process's lock must not keep the process
+    // past its shutdown promise: whatever it had not committed, SQLite discards.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    ExitCode::from(code)
 }

@@ -5,6 +5,7 @@ pub mod args;
 mod status;
 
 use std::path::Path;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
@@ -12,7 +13,7 @@ use tracing::{error, warn};
 use crate::api::{ApiClient, ClientSettings};
 use crate::config::Settings;
 use crate::domain::{Scope, Trigger};
-use crate::outcome::{combined_exit_code, EXIT_CONFIG, EXIT_DATABASE, EXIT_OK};
+use crate::outcome::{combined_exit_code, EXIT_CONFIG, EXIT_DATABASE, EXIT_INTERRUPTED, EXIT_OK};
 use crate::store::Store;
 use crate::sync::{LockPolicy, SyncAllOutcome, SyncOptions, SyncRequest, Syncer};
 use crate::{daemon, telemetry};
@@ -64,6 +65,7 @@ async fn once(settings: &Settings, full: bool, allow_mass_delete: bool) -> u8 {
         Err(code) => return code,
     };
     let cancel = daemon::cancel_on_signal();
+    syncer.store.stop_on(&cancel);
     let request = SyncRequest {
         trigger: Trigger::Once,
         force_full: full,
@@ -71,16 +73,38 @@ async fn once(settings: &Settings, full: bool, allow_mass_delete: bool) -> u8 {
         allow_mass_delete,
     };
     let scopes = Scope::from_codes(&settings.business_codes);
-    let code = run_sync(
+    let sync = run_sync(
         &syncer,
         &scopes,
         request,
         LockPolicy::Wait(settings.lock_wait),
         &cancel,
-    )
-    .await;
-    syncer.store.close().await;
+    );
+    let code = tokio::select! {
+        code = sync => code,
+        () = stop_deadline(&cancel) => {
+            warn!(
+                "the interrupted sync did not stop in time; the next sync's crash recovery \
+                 marks its run interrupted"
+            );
+            EXIT_INTERRUPTED
+        }
+    };
+    syncer.store.close_within(CLOSE_GRACE).await;
     code
+}
+
+/// How long an interrupted `--once` waits for its run to record the interruption: its
+/// statements are bounded once the token is cancelled; this bounds anything else (a run
+/// that was opening, waiting on another writer with the full busy timeout).
+const STOP_GRACE: Duration = Duration::from_secs(7);
+/// How long closing the database may take before the process leaves without it.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Completes [`STOP_GRACE`] after the token is cancelled; never before.
+async fn stop_deadline(cancel: &CancellationToken) {
+    cancel.cancelled().await;
+    tokio::time::sleep(STOP_GRACE).await;
 }
 
 /// One sync of every scope, reduced to an exit code.

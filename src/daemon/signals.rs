@@ -1,19 +1,30 @@
-//! SIGINT and SIGTERM become one cancellation token that every sync watches.
+//! SIGINT and SIGTERM become one cancellation token that every sync watches; a second one
+//! ends the process at once.
 
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{error, warn};
+
+use crate::outcome::EXIT_INTERRUPTED;
 
 /// Cancels the token on the first SIGINT or SIGTERM. The handlers are installed before this
 /// returns (not later, in the spawned task), so a signal that arrives right after, say just
-/// after `READY=1`, already stops the process cleanly instead of killing it.
+/// after `READY=1`, already stops the process cleanly instead of killing it. A second signal
+/// means whoever sent it will not wait for the clean stop: the process exits at once with
+/// 130, leaving the run to the next sync's crash recovery.
 pub fn cancel_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let trigger = token.clone();
-    let signals = Signals::install();
+    let mut signals = Signals::install();
     tokio::spawn(async move {
-        signals.first().await;
+        signals.next().await;
         warn!("signal received: stopping");
         trigger.cancel();
+        signals.next().await;
+        error!(
+            "second signal received: exiting at once; the next sync's crash recovery marks \
+             the run in flight interrupted"
+        );
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
     });
     token
 }
@@ -34,7 +45,7 @@ impl Signals {
         }
     }
 
-    async fn first(mut self) {
+    async fn next(&mut self) {
         async fn next(s: &mut std::io::Result<tokio::signal::unix::Signal>) {
             match s {
                 Ok(s) => {
@@ -60,7 +71,7 @@ impl Signals {
         Signals
     }
 
-    async fn first(self) {
+    async fn next(&mut self) {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

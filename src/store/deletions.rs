@@ -23,7 +23,7 @@ impl Store {
         let count: i64 = match scope.business_code() {
             None => {
                 sqlx::query_scalar("SELECT count(*) FROM customer_groups WHERE deleted_at IS NULL")
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.writer())
                     .await?
             }
             Some(code) => {
@@ -32,7 +32,7 @@ impl Store {
                      WHERE business_code = ? AND deleted_at IS NULL",
                 )
                 .bind(code)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer())
                 .await?
             }
         };
@@ -54,7 +54,8 @@ impl Store {
             )
             .bind(code),
         };
-        let mut rows = query.fetch(&self.pool);
+        let pool = self.writer();
+        let mut rows = query.fetch(&pool);
         let mut missing = RoaringTreemap::new();
         while let Some(row) = rows.try_next().await? {
             let id: i64 = row.try_get(0)?;
@@ -81,7 +82,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let ids: Vec<i64> = ids.iter().filter_map(|id| i64::try_from(id).ok()).collect();
         let now = format_timestamp(now);
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         let mut marked = 0;
         let mut rest = ids.as_slice();
         for size in sql::statement_sizes(ids.len(), IDS_PER_STATEMENT) {

@@ -83,7 +83,7 @@ impl Store {
     /// the run row always describes exactly what was committed.
     #[instrument(skip_all, fields(run_id = page.run_id, records = page.records.len()))]
     pub async fn write_page(&self, page: &PageWrite<'_>) -> Result<PageCounts, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         let stored = diff_page(&mut tx, page.records).await?;
         let mut counts = PageCounts::default();
         let mut writes: Vec<Write<'_>> = Vec::new();

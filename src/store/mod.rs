@@ -1,26 +1,32 @@
 //! The SQLite database: opening it the way a live analyst-facing file must be opened,
 //! embedded migrations, the page writer, the run log and the status queries.
 
+mod bookkeeping;
+mod connect;
 mod deletions;
 mod groups;
+mod identity;
 mod runs;
 mod sql;
 mod status;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
-use tracing::instrument;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::SqlitePool;
+use tokio_util::sync::CancellationToken;
+use tracing::{instrument, warn};
+
+use connect::FileId;
 
 pub use groups::{PageCounts, PageWrite};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
 
-/// How long a statement waits for another writer (an analyst's `BEGIN IMMEDIATE`, the
-/// other process's checkpoint) before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `status` waits for a writer's checkpoint before giving up.
+const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,16 +39,19 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("cannot look at database file {path}: {source}")]
+    Stat {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database file {path} was deleted or replaced during the run; \
+         what the run wrote went to the old file"
+    )]
+    Replaced { path: PathBuf },
+    #[error("the database did not answer within {} s while stopping", .0.as_secs())]
+    StopTimeout(Duration),
 }
-
-/// Every page rewrites ~1 000 random leaves of the `updated_at` index; SQLite's default
-/// automatic checkpoint after 1 000 WAL pages copied them back to the database after every
-/// page or two. After 8 000 pages (32 MiB) a leaf rewritten by several pages is copied once:
-/// a first sync of a million groups took ~15 % less time.
-const WAL_AUTOCHECKPOINT_PAGES: &str = "8000";
-/// The WAL file is kept when the last connection closes (see `keep_wal_files`); a size limit
-/// lets SQLite truncate it after a checkpoint, so it does not stay at its peak size.
-const WAL_SIZE_LIMIT_BYTES: &str = "33554432";
 
 /// How often opening a database is tried when another process is creating it too.
 const OPEN_ATTEMPTS: u32 = 5;
@@ -67,11 +76,31 @@ fn is_contention(e: &StoreError) -> bool {
     }
 }
 
-/// The database of one xtrakit-sync installation.
+/// The database of one xtrakit-sync installation. Clones share the same connections, and
+/// a reopen (the file was deleted or replaced) is seen by every clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     path: PathBuf,
+    open: RwLock<Arc<Pools>>,
+    /// Cancelled when the process is stopping: from then on every statement of the run log
+    /// goes through the side connection with a bounded wait.
+    stopping: OnceLock<CancellationToken>,
+    /// Run ends that could not be written when the run ended (see `bookkeeping`).
+    unfinished: Mutex<Vec<bookkeeping::UnfinishedRun>>,
+}
+
+/// The connections to one file.
+#[derive(Debug)]
+struct Pools {
+    writer: SqlitePool,
+    side: SqlitePool,
+    /// What the path named when it was opened; `None` for a read-only store.
+    file: Option<FileId>,
 }
 
 impl Store {
@@ -79,53 +108,33 @@ impl Store {
     /// a sync writes; `synchronous=NORMAL` is durable across process crashes in WAL mode.
     #[instrument(skip_all, fields(path = %path.display()))]
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut attempt = 1;
-        loop {
-            match Store::open_once(path).await {
-                Err(e) if attempt < OPEN_ATTEMPTS && is_contention(&e) => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                result => return result,
-            }
+        let pools = open_pools(path).await?;
+        Ok(Store::with(path, pools))
+    }
+
+    fn with(path: &Path, pools: Pools) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                open: RwLock::new(Arc::new(pools)),
+                stopping: OnceLock::new(),
+                unfinished: Mutex::new(Vec::new()),
+            }),
         }
     }
 
-    async fn open_once(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
-            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES);
-        // One connection: a sync's statements run one after another anyway, and with more
-        // the pool hands them out in turn, so each page would find its connection's page
-        // cache stale after the other's commit (a full sync ran ~10 % slower, 3 MiB larger).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .after_connect(|conn, _meta| Box::pin(keep_wal_files(conn)))
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
-        let migrated = sqlx::migrate!().run(&pool).await;
-        if let Err(source) = migrated {
-            pool.close().await;
-            return Err(StoreError::Migrate {
-                path: path.to_owned(),
-                source,
-            });
-        }
-        Ok(Store {
-            pool,
-            path: path.to_owned(),
-        })
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn pools(&self) -> Arc<Pools> {
+        let guard = self.inner.open.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&guard)
+    }
+
+    /// The writer connection's pool.
+    fn writer(&self) -> SqlitePool {
+        self.pools().writer.clone()
     }
 
     /// Opens an existing database only to read it (`status`): no migration, no write, so an
@@ -139,47 +148,82 @@ impl Store {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .read_only(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(READ_BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        Ok(Store {
-            pool,
-            path: path.to_owned(),
-        })
+        let pools = Pools {
+            writer: pool.clone(),
+            side: pool,
+            file: None,
+        };
+        Ok(Store::with(path, pools))
     }
 
     /// Closes every connection, so that the WAL is checkpointed into the database.
     pub async fn close(&self) {
-        self.pool.close().await;
+        let pools = self.pools();
+        pools.side.close().await;
+        pools.writer.close().await;
+    }
+
+    /// [`Store::close`], but giving up after `bound`: a connection still waiting on another
+    /// process's lock must not hold the process past its shutdown promise.
+    pub async fn close_within(&self, bound: Duration) {
+        if tokio::time::timeout(bound, self.close()).await.is_err() {
+            warn!(
+                "the database connection was still busy after {} s; leaving without waiting \
+                 (SQLite discards whatever was not committed)",
+                bound.as_secs()
+            );
+        }
     }
 }
 
-/// Keeps `-wal` and `-shm` when the last connection closes. Analysts read the database with
-/// read-only access to a directory they cannot write; without these files SQLite would have
-/// to create them, and their reads would fail whenever the daemon is idle or stopped.
-async fn keep_wal_files(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    use libsqlite3_sys::{sqlite3_file_control, SQLITE_FCNTL_PERSIST_WAL, SQLITE_OK};
-    let mut handle = conn.lock_handle().await?;
-    let db = handle.as_raw_handle().as_ptr();
-    let mut on: std::ffi::c_int = 1;
-    // SAFETY: `db` is this connection's open handle, locked for the duration of the call;
-    // "main" is a NUL-terminated schema name; PERSIST_WAL reads and writes one int.
-    let rc = unsafe {
-        sqlite3_file_control(
-            db,
-            c"main".as_ptr(),
-            SQLITE_FCNTL_PERSIST_WAL,
-            (&mut on as *mut std::ffi::c_int).cast(),
-        )
-    };
-    if rc == SQLITE_OK {
-        Ok(())
-    } else {
-        Err(sqlx::Error::Protocol(format!(
-            "cannot keep the WAL files (sqlite3_file_control returned {rc})"
-        )))
+/// Opens the pools of `path`, migrates, and notes which file the path named.
+async fn open_pools(path: &Path) -> Result<Pools, StoreError> {
+    let mut attempt = 1;
+    loop {
+        match open_once(path).await {
+            Err(e) if attempt < OPEN_ATTEMPTS && is_contention(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            result => return result,
+        }
     }
+}
+
+async fn open_once(path: &Path) -> Result<Pools, StoreError> {
+    let writer = connect::writer_pool(path)
+        .await
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    let migrated = sqlx::migrate!().run(&writer).await;
+    if let Err(source) = migrated {
+        writer.close().await;
+        return Err(StoreError::Migrate {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    let file = match FileId::of(path) {
+        Ok(id) => id,
+        Err(source) => {
+            writer.close().await;
+            return Err(StoreError::Stat {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    Ok(Pools {
+        writer,
+        side: connect::side_pool(path),
+        file: Some(file),
+    })
 }

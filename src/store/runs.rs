@@ -1,7 +1,7 @@
 //! The run log: `sync_runs`, `sync_log` and `sync_state`.
 
 use chrono::NaiveDateTime;
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{Connection, FromRow, SqliteConnection};
 use tracing::instrument;
 
 use super::{sql, Store, StoreError};
@@ -97,7 +97,7 @@ impl Store {
         let state =
             sqlx::query_as::<_, ScopeState>("SELECT watermark FROM sync_state WHERE scope = ?")
                 .bind(scope.key())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer())
                 .await?;
         Ok(state.unwrap_or_default())
     }
@@ -115,7 +115,7 @@ impl Store {
         )
         .bind(scope.business_code())
         .bind(format_timestamp(since))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer())
         .await?;
         Ok(found)
     }
@@ -130,7 +130,7 @@ impl Store {
              WHERE status = 'running'",
         )
         .bind(format_timestamp(now))
-        .execute(&self.pool)
+        .execute(&self.writer())
         .await?;
         Ok(done.rows_affected())
     }
@@ -146,13 +146,15 @@ impl Store {
         .bind(start.mode.as_str())
         .bind(start.scope.business_code())
         .bind(start.watermark_before.map(|w| w.to_string()))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer())
         .await?;
         Ok(id)
     }
 
     /// Closes the run and, on success, moves the scope's watermark in the same transaction:
-    /// a watermark never runs ahead of a finished run.
+    /// a watermark never runs ahead of a finished run. While the process is stopping this
+    /// goes through the side connection with a bounded wait; otherwise an end that cannot be
+    /// written is kept and written by the next sync, before crash recovery could relabel it.
     #[instrument(skip_all, fields(run_id))]
     pub async fn finish_run(
         &self,
@@ -160,42 +162,24 @@ impl Store {
         scope: &Scope,
         end: &RunEnd,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let finished = format_timestamp(end.finished_at);
-        sqlx::query(
-            "UPDATE sync_runs SET status = ?, finished_at = ?, duration_ms = ?, \
-             watermark_after = ?, http_status = ?, error = ? WHERE id = ?",
-        )
-        .bind(end.status.as_str())
-        .bind(&finished)
-        .bind(end.duration_ms)
-        .bind(end.watermark_after.map(|w| w.to_string()))
-        .bind(end.http_status)
-        .bind(end.error.as_deref())
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
-        if end.status == RunStatus::Success {
-            sqlx::query(
-                "INSERT INTO sync_state (scope, business_code, watermark, last_success_at, \
-                 last_full_sync_at) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?4 END) \
-                 ON CONFLICT (scope) DO UPDATE SET watermark = excluded.watermark, \
-                 last_success_at = excluded.last_success_at, \
-                 last_full_sync_at = coalesce(excluded.last_full_sync_at, last_full_sync_at)",
-            )
-            .bind(scope.key())
-            .bind(scope.business_code())
-            .bind(end.watermark_after.map(|w| w.to_string()))
-            .bind(&finished)
-            .bind(end.full)
-            .execute(&mut *tx)
-            .await?;
+        if self.stopping() {
+            return self
+                .on_side(|mut conn| async move { write_end(&mut conn, run_id, scope, end).await })
+                .await;
         }
-        tx.commit().await?;
-        Ok(())
+        let written = async {
+            let mut conn = self.writer().acquire().await?;
+            write_end(&mut conn, run_id, scope, end).await
+        }
+        .await;
+        if written.is_err() {
+            self.keep_unfinished(run_id, *scope, end.clone());
+        }
+        written
     }
 
-    /// Logs events outside a page transaction (retries, failures, warnings at run end).
+    /// Logs events outside a page transaction (retries, failures, warnings at run end);
+    /// bounded while the process is stopping.
     #[instrument(skip_all)]
     pub async fn log_events(
         &self,
@@ -206,9 +190,55 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        let mut conn = self.pool.acquire().await?;
+        if self.stopping() {
+            return self.log_side_events(run_id, at, events).await;
+        }
+        let mut conn = self.writer().acquire().await?;
         insert_events(&mut conn, run_id, at, events).await
     }
+}
+
+/// Writes a run's end, unless the run is no longer `running` (crash recovery by another
+/// process got there first: its label stays, and the watermark does not move).
+pub(super) async fn write_end(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    scope: &Scope,
+    end: &RunEnd,
+) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await?;
+    let finished = format_timestamp(end.finished_at);
+    let updated = sqlx::query(
+        "UPDATE sync_runs SET status = ?, finished_at = ?, duration_ms = ?, \
+         watermark_after = ?, http_status = ?, error = ? WHERE id = ? AND status = 'running'",
+    )
+    .bind(end.status.as_str())
+    .bind(&finished)
+    .bind(end.duration_ms)
+    .bind(end.watermark_after.map(|w| w.to_string()))
+    .bind(end.http_status)
+    .bind(end.error.as_deref())
+    .bind(run_id)
+    .execute(&mut *tx)
+    .await?;
+    if end.status == RunStatus::Success && updated.rows_affected() == 1 {
+        sqlx::query(
+            "INSERT INTO sync_state (scope, business_code, watermark, last_success_at, \
+             last_full_sync_at) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?4 END) \
+             ON CONFLICT (scope) DO UPDATE SET watermark = excluded.watermark, \
+             last_success_at = excluded.last_success_at, \
+             last_full_sync_at = coalesce(excluded.last_full_sync_at, last_full_sync_at)",
+        )
+        .bind(scope.key())
+        .bind(scope.business_code())
+        .bind(end.watermark_after.map(|w| w.to_string()))
+        .bind(&finished)
+        .bind(end.full)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Writes events in multi-row statements, so a page full of rejected records stays cheap.

@@ -83,18 +83,18 @@ impl Store {
             "SELECT scope, business_code, watermark, last_success_at, last_full_sync_at \
              FROM sync_state ORDER BY business_code IS NOT NULL, business_code",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer())
         .await?;
         let latest = sqlx::query_as::<_, RecentRun>(&format!(
             "SELECT {RUN_COLUMNS} FROM latest_sync_runs ORDER BY business_code IS NOT NULL, business_code"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer())
         .await?;
         let recent_runs = sqlx::query_as::<_, RecentRun>(&format!(
             "SELECT {RUN_COLUMNS} FROM sync_runs ORDER BY id DESC LIMIT ?"
         ))
         .bind(RECENT_RUNS)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer())
         .await?;
         let counts = sqlx::query_as::<_, TableCounts>(
             "SELECT \
@@ -105,10 +105,10 @@ impl Store {
              (SELECT count(*) FROM sync_log) AS log_events, \
              (SELECT count(*) FROM sync_log WHERE event = 'auth_failure') AS auth_failures",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer())
         .await?;
         Ok(StatusReport {
-            database: self.path.display().to_string(),
+            database: self.path().display().to_string(),
             scopes: merge_scopes(states, latest),
             recent_runs,
             counts,

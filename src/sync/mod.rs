@@ -95,6 +95,8 @@ impl Syncer {
         let Some(_lock) = self.take_lock(policy, cancel).await? else {
             return Ok(SyncAllOutcome::Skipped);
         };
+        self.store.ensure_current().await?;
+        self.store.finish_unfinished_runs().await;
         let recovered = self.store.recover_interrupted(now_utc()).await?;
         if recovered > 0 {
             warn!(
@@ -207,6 +209,14 @@ impl Syncer {
             url,
             verified_in_full,
         } = outcome;
+        // Success into a file the path no longer names would be a lie: the data is gone.
+        let result = match result {
+            Ok(()) if !self.store.is_current() => Err(StoreError::Replaced {
+                path: self.store.path().to_owned(),
+            }
+            .into()),
+            other => other,
+        };
         let verdict = judge(&result);
         let success = verdict.status == RunStatus::Success;
         let error = result.as_ref().err();
@@ -241,8 +251,16 @@ impl Syncer {
         }
         let mut exit_code = verdict.exit_code;
         if let Err(e) = self.store.finish_run(run_id, &start.scope, &end).await {
-            error!(error = %e, "could not record the end of the run");
-            exit_code = judge(&Err(e.into())).exit_code;
+            if cancel_requested(&result) {
+                error!(
+                    error = %e,
+                    "could not mark the run interrupted before stopping; the next sync's crash \
+                     recovery will mark it interrupted"
+                );
+            } else {
+                error!(error = %e, "could not record the end of the run; the next sync will");
+                exit_code = judge(&Err(e.into())).exit_code;
+            }
         }
         log_end(run_id, &tally, &end);
         RunReport {
@@ -270,6 +288,10 @@ impl Syncer {
             tally: RunTally::default(),
         }
     }
+}
+
+fn cancel_requested(result: &Result<(), SyncError>) -> bool {
+    matches!(result, Err(SyncError::Interrupted))
 }
 
 /// The run's one line in the journal.

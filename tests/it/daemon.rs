@@ -23,25 +23,30 @@ use crate::helpers::{
 };
 
 /// A tick every second (six fields: seconds first).
-const EVERY_SECOND: &str = "*/1 * * * * *";
+pub(crate) const EVERY_SECOND: &str = "*/1 * * * * *";
 /// A schedule that never fires during a test, for daemons that should only do the
 /// startup run.
-const NEW_YEAR: &str = "0 0 0 1 1 *";
+pub(crate) const NEW_YEAR: &str = "0 0 0 1 1 *";
 /// How long a poll waits before the test fails: generous, for a loaded 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(45);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(45);
 /// What SPEC section 7 allows between SIGTERM and exit.
-const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
 
 /// A daemon started by a test; its stderr goes to a file so that a long run cannot fill a
 /// pipe, and so that a failing assertion can show the log. Killed when dropped.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     log: PathBuf,
 }
 
 impl Daemon {
     /// `xtrakit-sync run --schedule <schedule> --full-sync-schedule "" <extra>` with `env`.
-    fn start(app: &TestApp, schedule: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn start(
+        app: &TestApp,
+        schedule: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let log = app.dir.path().join(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
@@ -64,16 +69,16 @@ impl Daemon {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id().expect("daemon pid")
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Panics (with the log) if the daemon has exited.
-    fn assert_running(&mut self) {
+    pub(crate) fn assert_running(&mut self) {
         let exited = self.child.try_wait().expect("daemon status");
         assert!(
             exited.is_none(),
@@ -83,14 +88,14 @@ impl Daemon {
     }
 
     /// Waits up to `bound` for the daemon to exit.
-    async fn exit_within(&mut self, bound: Duration) -> Option<ExitStatus> {
+    pub(crate) async fn exit_within(&mut self, bound: Duration) -> Option<ExitStatus> {
         timeout(bound, self.child.wait())
             .await
             .ok()
             .map(|status| status.expect("daemon wait"))
     }
 
-    async fn sigterm_and_expect_exit_0(&mut self) {
+    pub(crate) async fn sigterm_and_expect_exit_0(&mut self) {
         send_signal(self.pid(), "TERM").await;
         let status = self.exit_within(SHUTDOWN_BOUND).await;
         assert_eq!(
@@ -104,7 +109,7 @@ impl Daemon {
 
 /// Polls `probe` every 100 ms until it yields a value; panics naming `what` after
 /// [`PATIENCE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -121,7 +126,7 @@ where
 
 /// One integer from the database, or `None` while the database or table does not exist yet
 /// (the daemon creates them) or is briefly busy.
-async fn try_scalar(app: &TestApp, sql: &str) -> Option<i64> {
+pub(crate) async fn try_scalar(app: &TestApp, sql: &str) -> Option<i64> {
     let options = SqliteConnectOptions::new()
         .filename(&app.db_path)
         .read_only(true);
@@ -135,7 +140,7 @@ async fn try_scalar(app: &TestApp, sql: &str) -> Option<i64> {
 }
 
 /// Polls until `sql` returns at least `at_least`.
-async fn until_at_least(app: &TestApp, what: &str, sql: &str, at_least: i64) -> i64 {
+pub(crate) async fn until_at_least(app: &TestApp, what: &str, sql: &str, at_least: i64) -> i64 {
     eventually(what, || async {
         try_scalar(app, sql).await.filter(|n| *n >= at_least)
     })
@@ -169,7 +174,7 @@ async fn runs(app: &TestApp) -> Vec<RunRow> {
     rows
 }
 
-fn slow(secs: u64) -> Fault {
+pub(crate) fn slow(secs: u64) -> Fault {
     Fault::Slow {
         delay: Duration::from_secs(secs),
     }

@@ -174,3 +174,42 @@ async fn killed_sync_releases_the_lock_and_the_next_once_marks_its_run_interrupt
     assert_eq!(app.live_groups().await, 5);
     assert!(app.watermark().await.is_some());
 }
+
+#[tokio::test]
+async fn unlinking_the_lock_file_under_a_running_sync_does_not_let_a_second_once_run() {
+    let app = spawn_app(5).await;
+    app.api.push_fault(Fault::Slow {
+        delay: Duration::from_secs(4),
+    });
+    let config = write_config(&app, "lock_wait_secs = 1\n");
+    let config = config.to_str().unwrap();
+    let holder = app.spawn_binary(&["--once"], &[]);
+    wait_until("the first --once to reach the fake", || {
+        app.api.request_count() > 0
+    })
+    .await;
+    std::fs::remove_file(lock::lock_path(&app.db_path)).expect("lock file unlinked");
+
+    let second = app.run_binary(&["--once", "--config", config], &[]).await;
+
+    assert_exit(&second, 4);
+    assert!(
+        stderr(&second).contains("another sync"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(
+        app.api.request_count(),
+        1,
+        "the second --once fetched nothing"
+    );
+    let holder = finish(holder).await;
+    assert_exit(&holder, 0);
+    assert_eq!(app.scalar("SELECT count(*) FROM sync_runs").await, 1);
+    assert_eq!(
+        app.text("SELECT status FROM sync_runs").await.as_deref(),
+        Some("success"),
+        "the live run was not marked interrupted by the second --once"
+    );
+    assert_eq!(app.live_groups().await, 5);
+}
