@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER, USER_AGENT};
 use reqwest::redirect::Policy;
 use reqwest::Url;
-use tracing::{instrument, warn};
+use tracing::warn;
 
 use super::envelope::{NextLink, ParsedBody};
 use super::error::ApiError;
@@ -177,7 +177,6 @@ impl ApiClient {
 
     /// Fetches one page, retrying what may succeed on a second try. Each retry is pushed to
     /// `retries` as it happens, so the caller can log it even if this future is dropped.
-    #[instrument(skip_all, fields(url = %url))]
     pub async fn fetch_page(
         &self,
         url: &Url,
@@ -194,7 +193,7 @@ impl ApiClient {
             };
             retry += 1;
             let delay = retry_after.unwrap_or_else(|| self.backoff(retry));
-            warn!(retry, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+            log_retry(url, retry, self.settings.max_retries, delay, &error);
             retries.push(RetryNotice {
                 url: url.clone(),
                 retry,
@@ -280,6 +279,13 @@ fn endpoint_url(base: &Url) -> Result<Url, ApiError> {
         .map_err(|e| ApiError::BadResponse(format!("cannot build the endpoint URL: {e}")))
 }
 
+/// One short line per retry: what failed (its status is in the error's text), which
+/// attempt, the wait, and the URL once. No span repeats the URL around it.
+fn log_retry(url: &Url, retry: u32, max_retries: u32, delay: Duration, error: &ApiError) {
+    let wait = crate::domain::format_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+    warn!("retry {retry} of {max_retries} in {wait}: {error}; GET {url}");
+}
+
 fn request_error(e: reqwest::Error) -> ApiError {
     let mut source: Option<&dyn std::error::Error> = Some(&e);
     while let Some(err) = source {
@@ -296,9 +302,13 @@ fn request_error(e: reqwest::Error) -> ApiError {
     ApiError::Network(without_url(&e))
 }
 
-/// reqwest's message with the error's causes, which say what really failed.
+/// reqwest's message with the error's causes, which say what really failed, without the
+/// URL reqwest puts in it: the retry line and the run's end name the URL once themselves.
 fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" for url ({url})"), "");
+    }
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
         text.push_str(": ");

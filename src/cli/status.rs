@@ -50,8 +50,13 @@ fn render(report: &StatusReport) -> String {
     let c = &report.counts;
     let _ = writeln!(
         out,
-        "groups: {} live, {} deleted; history rows: {}; runs: {}; log events: {} ({} auth failures)",
-        c.live_groups, c.deleted_groups, c.history_rows, c.sync_runs, c.log_events, c.auth_failures
+        "groups: {} live, {} deleted; history rows: {}; runs: {}; log events: {} ({})",
+        c.live_groups,
+        c.deleted_groups,
+        c.history_rows,
+        c.sync_runs,
+        c.log_events,
+        plural(c.auth_failures, "auth failure", "auth failures")
     );
     let _ = writeln!(out, "\nscopes:");
     if report.scopes.is_empty() {
@@ -75,11 +80,22 @@ fn render(report: &StatusReport) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\nrecent runs (newest first):");
+    if !report.recent_runs.is_empty() {
+        let _ = writeln!(out, "\nrecent runs (newest first):");
+    }
     for run in &report.recent_runs {
         let _ = writeln!(out, "  {}", one_line(run));
     }
     out
+}
+
+/// "1 auth failure", "2 auth failures".
+fn plural(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 fn or_never(value: &Option<String>) -> &str {
@@ -107,7 +123,8 @@ fn one_line(run: &RecentRun) -> String {
         run.restored
     );
     if let Some(ms) = run.duration_ms {
-        let _ = write!(line, " {:.1}s", ms as f64 / 1000.0);
+        let ms = u64::try_from(ms).unwrap_or(0);
+        let _ = write!(line, " {}", crate::domain::format_millis(ms));
     }
     if let Some(error) = &run.error {
         let _ = write!(line, " error: {error}");

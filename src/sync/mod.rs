@@ -84,7 +84,7 @@ pub struct Syncer {
 impl Syncer {
     /// Takes the lock, recovers runs left `running` by a dead process, then runs each scope
     /// in turn. A failed scope does not stop the others; an interruption does.
-    #[instrument(skip_all, fields(trigger = request.trigger.as_str()))]
+    #[instrument(skip_all, fields(trigger = %request.trigger.as_str()))]
     pub async fn sync_all(
         &self,
         scopes: &[Scope],
@@ -161,7 +161,7 @@ impl Syncer {
         let shown = before
             .map(|w| w.to_string())
             .unwrap_or_else(|| "none".into());
-        info!(run_id, mode = mode.as_str(), watermark = %shown, "sync started");
+        info!(run_id, mode = %mode.as_str(), watermark = %shown, "sync started");
         let mut run = run::Run::new(self, run_id, &start, request);
         let result = tokio::select! {
             r = run.execute() => r,
@@ -295,10 +295,10 @@ fn log_end(run_id: i64, t: &RunTally, end: &RunEnd) {
             )
         }
         Some(e) if end.status == RunStatus::Interrupted => {
-            warn!(run_id, status = end.status.as_str(), error = %e, "sync interrupted")
+            warn!(run_id, status = %end.status.as_str(), error = %e, "sync interrupted")
         }
         Some(e) => {
-            error!(run_id, status = end.status.as_str(), error = %e, "sync did not succeed")
+            error!(run_id, status = %end.status.as_str(), error = %e, "sync did not succeed")
         }
     }
 }

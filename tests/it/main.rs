@@ -6,6 +6,7 @@ mod fake_api;
 mod helpers;
 
 mod cli;
+mod cli_logs;
 mod config_inputs;
 mod daemon;
 mod daemon_due;
