@@ -19,7 +19,8 @@ use crate::domain::{ApiKey, Scope};
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// The longest exponential backoff step.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-const ENDPOINT: &str = "api/v1/customer-groups";
+/// The endpoint's path under `base_url`.
+pub const ENDPOINT: &str = "api/v1/customer-groups";
 
 #[derive(Clone, Debug)]
 pub struct ClientSettings {
@@ -117,6 +118,11 @@ impl ApiClient {
             redactor: Redactor::new(&settings.key),
             settings,
         })
+    }
+
+    /// The customer-groups endpoint every request starts from (`base_url` + `api/v1/…`).
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
     }
 
     pub fn key(&self) -> &ApiKey {

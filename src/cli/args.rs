@@ -56,8 +56,13 @@ pub enum Command {
     },
     /// Create or upgrade the database, then exit.
     Migrate,
-    /// Print the effective configuration (key redacted) and exit.
-    CheckConfig,
+    /// Print the effective configuration (key redacted); exit 2 when no key is found.
+    CheckConfig {
+        /// Also make one real request (first page of the first scope, no database write)
+        /// and report reachability, TLS, the key's verdict, response shape and pagination.
+        #[arg(long)]
+        probe: bool,
+    },
 }
 
 /// What the invocation asks for, with the flag combinations already checked.
@@ -67,7 +72,7 @@ pub enum Action {
     Once { full: bool, allow_mass_delete: bool },
     Status { json: bool },
     Migrate,
-    CheckConfig,
+    CheckConfig { probe: bool },
 }
 
 /// Settings that may be given on the command line. All optional with no clap defaults:
@@ -132,7 +137,7 @@ impl Cli {
         let other = match &cli.command {
             Some(Command::Status { .. }) => Some("status"),
             Some(Command::Migrate) => Some("migrate"),
-            Some(Command::CheckConfig) => Some("check-config"),
+            Some(Command::CheckConfig { .. }) => Some("check-config"),
             Some(Command::Run) | None => None,
         };
         if let (true, Some(name)) = (cli.once, other) {
@@ -151,7 +156,7 @@ impl Cli {
             None | Some(Command::Run) => Action::Daemon,
             Some(Command::Status { json }) => Action::Status { json: *json },
             Some(Command::Migrate) => Action::Migrate,
-            Some(Command::CheckConfig) => Action::CheckConfig,
+            Some(Command::CheckConfig { probe }) => Action::CheckConfig { probe: *probe },
         }
     }
 }
@@ -234,7 +239,9 @@ mod tests {
         let after = parse(&["check-config", "--db", "a.db"]).unwrap();
         assert_eq!(before.config.db, Some(PathBuf::from("a.db")));
         assert_eq!(after.config.db, Some(PathBuf::from("a.db")));
-        assert_eq!(after.action(), Action::CheckConfig);
+        assert_eq!(after.action(), Action::CheckConfig { probe: false });
+        let probe = parse(&["check-config", "--probe"]).unwrap();
+        assert_eq!(probe.action(), Action::CheckConfig { probe: true });
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! configuration first; a configuration error exits 2 before anything is touched.
 
 pub mod args;
+mod check;
+mod probe;
 mod status;
 
 use std::path::Path;
@@ -9,9 +11,11 @@ use std::path::Path;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use crate::api::{ApiClient, ClientSettings};
+use reqwest::Url;
+
+use crate::api::{ApiClient, ApiError, ClientSettings};
 use crate::config::Settings;
-use crate::domain::{Scope, Trigger};
+use crate::domain::{ApiKey, Scope, Trigger};
 use crate::outcome::{combined_exit_code, EXIT_CONFIG, EXIT_DATABASE, EXIT_OK};
 use crate::store::Store;
 use crate::sync::{LockPolicy, SyncAllOutcome, SyncOptions, SyncRequest, Syncer};
@@ -28,14 +32,14 @@ pub async fn run(cli: Cli) -> u8 {
         }
     };
     telemetry::init(settings.log_format);
+    if let Some(Command::CheckConfig { probe }) = &cli.command {
+        return check::run(&settings, *probe).await;
+    }
     for warning in &settings.warnings {
         warn!("{warning}");
     }
     match (&cli.command, cli.once) {
-        (Some(Command::CheckConfig), _) => {
-            print!("{}", settings.render());
-            EXIT_OK
-        }
+        (Some(Command::CheckConfig { .. }), _) => EXIT_OK,
         (Some(Command::Migrate), _) => migrate(&settings).await,
         (Some(Command::Status { json }), _) => status::show(&settings, *json).await,
         (_, true) => once(&settings, cli.full, cli.allow_mass_delete).await,
@@ -107,18 +111,11 @@ pub async fn build_syncer(settings: &Settings) -> Result<Syncer, u8> {
         eprintln!("xtrakit-sync: configuration error: {e}");
         EXIT_CONFIG
     })?;
-    let client = ApiClient::new(ClientSettings {
-        base_url: settings.base_url.clone(),
-        key: key.clone(),
-        request_timeout: settings.request_timeout,
-        max_retries: settings.max_retries,
-        max_response_bytes: settings.max_response_bytes,
-        retry_base_delay: settings.retry_base_delay,
-    })
-    .map_err(|e| {
-        eprintln!("xtrakit-sync: configuration error: {e}");
-        EXIT_CONFIG
-    })?;
+    let client =
+        ApiClient::new(client_settings(settings, key, settings.max_retries)).map_err(|e| {
+            eprintln!("xtrakit-sync: configuration error: {e}");
+            EXIT_CONFIG
+        })?;
     let store = open_store(&settings.database).await?;
     Ok(Syncer {
         store,
@@ -131,6 +128,23 @@ pub async fn build_syncer(settings: &Settings) -> Result<Syncer, u8> {
         },
         database: settings.database.clone(),
     })
+}
+
+/// The HTTP client's settings; the probe asks for no retries.
+fn client_settings(settings: &Settings, key: &ApiKey, max_retries: u32) -> ClientSettings {
+    ClientSettings {
+        base_url: settings.base_url.clone(),
+        key: key.clone(),
+        request_timeout: settings.request_timeout,
+        max_retries,
+        max_response_bytes: settings.max_response_bytes,
+        retry_base_delay: settings.retry_base_delay,
+    }
+}
+
+/// A failed request as one line: the error, the URL, and for a 404 a hint at `base_url`.
+pub(crate) fn failure_line(error: &ApiError, url: &Url) -> String {
+    crate::api::failure_text(error, error.http_status(), Some(url.as_str()))
 }
 
 async fn open_store(path: &Path) -> Result<Store, u8> {

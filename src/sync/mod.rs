@@ -244,7 +244,7 @@ impl Syncer {
             error!(error = %e, "could not record the end of the run");
             exit_code = judge(&Err(e.into())).exit_code;
         }
-        log_end(run_id, &tally, &end);
+        log_end(run_id, &tally, &end, url.as_ref());
         RunReport {
             scope: start.scope,
             run_id: Some(run_id),
@@ -273,7 +273,8 @@ impl Syncer {
 }
 
 /// The run's one line in the journal.
-fn log_end(run_id: i64, t: &RunTally, end: &RunEnd) {
+/// A failure names the URL it happened at, so a wrong `base_url` shows in the terminal.
+fn log_end(run_id: i64, t: &RunTally, end: &RunEnd, url: Option<&Url>) {
     match &end.error {
         None => {
             let watermark = end
@@ -298,7 +299,9 @@ fn log_end(run_id: i64, t: &RunTally, end: &RunEnd) {
             warn!(run_id, status = %end.status.as_str(), error = %e, "sync interrupted")
         }
         Some(e) => {
-            error!(run_id, status = %end.status.as_str(), error = %e, "sync did not succeed")
+            let url = url.map(Url::as_str);
+            let text = crate::api::failure_text(e, end.http_status, url);
+            error!(run_id, status = %end.status.as_str(), "sync did not succeed: {text}")
         }
     }
 }

@@ -6,6 +6,7 @@ mod fake_api;
 mod helpers;
 
 mod cli;
+mod cli_check_config;
 mod cli_logs;
 mod config_inputs;
 mod daemon;
