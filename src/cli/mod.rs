@@ -3,6 +3,7 @@
 
 pub mod args;
 mod check;
+mod database;
 mod probe;
 mod status;
 
@@ -47,17 +48,17 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
+/// Creates or upgrades the database, and says which it was.
 async fn migrate(settings: &Settings) -> u8 {
-    match Store::open(&settings.database).await {
+    let existed = settings.database.exists();
+    match open_store(&settings.database).await {
         Ok(store) => {
-            println!("database {} is up to date", settings.database.display());
+            let done = if existed { "is up to date" } else { "created" };
+            println!("database {} {done}", settings.database.display());
             store.close().await;
             EXIT_OK
         }
-        Err(e) => {
-            error!("{e}");
-            EXIT_DATABASE
-        }
+        Err(code) => code,
     }
 }
 
@@ -147,10 +148,15 @@ pub(crate) fn failure_line(error: &ApiError, url: &Url) -> String {
     crate::api::failure_text(error, error.http_status(), Some(url.as_str()))
 }
 
+/// Opens the database, or says once, in words, why it cannot be (exit 4). A path problem
+/// the file system shows is reported before SQLite is asked.
 async fn open_store(path: &Path) -> Result<Store, u8> {
+    if let Some(problem) = database::diagnose(path, true) {
+        eprintln!("xtrakit-sync: {problem}");
+        return Err(EXIT_DATABASE);
+    }
     Store::open(path).await.map_err(|e| {
-        error!("{e}");
-        eprintln!("xtrakit-sync: {e}");
+        eprintln!("xtrakit-sync: {}", database::explain(path, &e, true));
         EXIT_DATABASE
     })
 }

@@ -7,6 +7,10 @@ use crate::outcome::{EXIT_DATABASE, EXIT_OK};
 use crate::store::{RecentRun, StatusReport, Store};
 
 pub async fn show(settings: &Settings, json: bool) -> u8 {
+    if let Some(problem) = super::database::diagnose(&settings.database, false) {
+        eprintln!("xtrakit-sync: {problem}");
+        return EXIT_DATABASE;
+    }
     if !settings.database.exists() {
         eprintln!(
             "xtrakit-sync: no database at {} yet (run `xtrakit-sync migrate` or a sync first)",
@@ -38,7 +42,8 @@ pub async fn show(settings: &Settings, json: bool) -> u8 {
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("xtrakit-sync: {e}");
+            let text = super::database::explain(&settings.database, &e, false);
+            eprintln!("xtrakit-sync: {text}");
             EXIT_DATABASE
         }
     }

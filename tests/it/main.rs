@@ -7,6 +7,7 @@ mod helpers;
 
 mod cli;
 mod cli_check_config;
+mod cli_database;
 mod cli_logs;
 mod config_inputs;
 mod daemon;
