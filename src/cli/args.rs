@@ -6,6 +6,7 @@
 //! the help text instead.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -50,9 +51,16 @@ pub enum Command {
     Run,
     /// Per scope: watermark, last success, last run; recent runs; row counts.
     Status {
-        /// Machine-readable output.
+        /// Machine-readable output (with the health verdict of --check).
         #[arg(long)]
         json: bool,
+        /// Health check: exit 1 with the reason on one line when a scope's last success is
+        /// older than --max-age or it never succeeded.
+        #[arg(long)]
+        check: bool,
+        /// The oldest last success --check accepts: 90m, 2h, 1d [default: 2h]
+        #[arg(long, value_name = "AGE", value_parser = super::health::parse_max_age)]
+        max_age: Option<Duration>,
     },
     /// Create or upgrade the database, then exit.
     Migrate,
@@ -69,10 +77,19 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Daemon,
-    Once { full: bool, allow_mass_delete: bool },
-    Status { json: bool },
+    Once {
+        full: bool,
+        allow_mass_delete: bool,
+    },
+    Status {
+        json: bool,
+        check: bool,
+        max_age: Duration,
+    },
     Migrate,
-    CheckConfig { probe: bool },
+    CheckConfig {
+        probe: bool,
+    },
 }
 
 /// Settings that may be given on the command line. All optional with no clap defaults:
@@ -154,7 +171,15 @@ impl Cli {
                 allow_mass_delete: self.allow_mass_delete,
             },
             None | Some(Command::Run) => Action::Daemon,
-            Some(Command::Status { json }) => Action::Status { json: *json },
+            Some(Command::Status {
+                json,
+                check,
+                max_age,
+            }) => Action::Status {
+                json: *json,
+                check: *check,
+                max_age: max_age.unwrap_or(super::health::DEFAULT_MAX_AGE),
+            },
             Some(Command::Migrate) => Action::Migrate,
             Some(Command::CheckConfig { probe }) => Action::CheckConfig { probe: *probe },
         }
@@ -230,7 +255,25 @@ mod tests {
     #[test]
     fn status_takes_json() {
         let cli = parse(&["status", "--json"]).unwrap();
-        assert_eq!(cli.action(), Action::Status { json: true });
+        let expected = Action::Status {
+            json: true,
+            check: false,
+            max_age: Duration::from_secs(7200),
+        };
+        assert_eq!(cli.action(), expected);
+        let cli = parse(&["status", "--check", "--max-age", "90m"]).unwrap();
+        let expected = Action::Status {
+            json: false,
+            check: true,
+            max_age: Duration::from_secs(5400),
+        };
+        assert_eq!(cli.action(), expected);
+        assert_eq!(
+            parse(&["status", "--max-age", "soon"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod args;
 mod check;
 mod database;
+mod health;
 mod probe;
 mod status;
 
@@ -21,7 +22,7 @@ use crate::outcome::{combined_exit_code, EXIT_CONFIG, EXIT_DATABASE, EXIT_OK};
 use crate::store::Store;
 use crate::sync::{LockPolicy, SyncAllOutcome, SyncOptions, SyncRequest, Syncer};
 use crate::{daemon, telemetry};
-use args::{Cli, Command};
+use args::{Action, Cli};
 
 /// Runs the command the user asked for and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
@@ -33,18 +34,36 @@ pub async fn run(cli: Cli) -> u8 {
         }
     };
     telemetry::init(settings.log_format);
-    if let Some(Command::CheckConfig { probe }) = &cli.command {
-        return check::run(&settings, *probe).await;
+    let action = cli.action();
+    if let Action::CheckConfig { probe } = action {
+        return check::run(&settings, probe).await;
     }
     for warning in &settings.warnings {
         warn!("{warning}");
     }
-    match (&cli.command, cli.once) {
-        (Some(Command::CheckConfig { .. }), _) => EXIT_OK,
-        (Some(Command::Migrate), _) => migrate(&settings).await,
-        (Some(Command::Status { json }), _) => status::show(&settings, *json).await,
-        (_, true) => once(&settings, cli.full, cli.allow_mass_delete).await,
-        (Some(Command::Run) | None, false) => daemon::run(&settings).await,
+    match action {
+        Action::CheckConfig { .. } => EXIT_OK,
+        Action::Migrate => migrate(&settings).await,
+        Action::Status {
+            json,
+            check,
+            max_age,
+        } => {
+            status::show(
+                &settings,
+                status::Ask {
+                    json,
+                    check,
+                    max_age,
+                },
+            )
+            .await
+        }
+        Action::Once {
+            full,
+            allow_mass_delete,
+        } => once(&settings, full, allow_mass_delete).await,
+        Action::Daemon => daemon::run(&settings).await,
     }
 }
 

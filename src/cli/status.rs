@@ -1,24 +1,104 @@
-//! `status`: per scope the watermark, last success and last run; the recent runs; row counts.
+//! `status`: per scope the watermark, last success and last run; the recent runs; row counts;
+//! and the health verdict (`--check` turns it into the exit code).
 
 use std::fmt::Write as _;
 
-use crate::config::Settings;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::health::{self, Health};
+use crate::config::{Settings, Source};
+use crate::domain::{now_utc, Scope};
 use crate::outcome::{EXIT_DATABASE, EXIT_OK};
 use crate::store::{RecentRun, StatusReport, Store};
 
-pub async fn show(settings: &Settings, json: bool) -> u8 {
-    if let Some(problem) = super::database::diagnose(&settings.database, false) {
-        eprintln!("xtrakit-sync: {problem}");
-        return EXIT_DATABASE;
+/// `status --check` when a scope is stale or never succeeded: the code of a failed sync,
+/// which is what it amounts to.
+pub const EXIT_UNHEALTHY: u8 = crate::outcome::EXIT_SYNC_FAILED;
+
+/// What `status` was asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct Ask {
+    pub json: bool,
+    /// Exit 1 when the health verdict is not ok.
+    pub check: bool,
+    pub max_age: Duration,
+}
+
+/// The status report as JSON: the store's report and the health verdict beside it.
+#[derive(Serialize)]
+struct JsonStatus<'a> {
+    #[serde(flatten)]
+    report: &'a StatusReport,
+    health: &'a Health,
+}
+
+pub async fn show(settings: &Settings, ask: Ask) -> u8 {
+    let report = match read(settings).await {
+        Ok(report) => report,
+        Err(code) => return code,
+    };
+    let health = health::judge(
+        &report.scopes,
+        &expected_scopes(settings),
+        ask.max_age,
+        now_utc(),
+    );
+    let verdict = if ask.check && !health.healthy {
+        EXIT_UNHEALTHY
+    } else {
+        EXIT_OK
+    };
+    if ask.json {
+        let json = JsonStatus {
+            report: &report,
+            health: &health,
+        };
+        match serde_json::to_string_pretty(&json) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("xtrakit-sync: cannot encode the status: {e}");
+                return EXIT_DATABASE;
+            }
+        }
+    } else if ask.check {
+        println!("{}", health.summary);
+    } else {
+        print!("{}", render(&report));
+        println!("\nhealth: {}", health.summary);
     }
-    if !settings.database.exists() {
+    verdict
+}
+
+/// The configured scopes when business codes were set anywhere; else none, and the scopes
+/// the database holds are judged (an analyst running `status --db …` has no config).
+fn expected_scopes(settings: &Settings) -> Vec<String> {
+    if *settings.source_of("business_codes") == Source::Default {
+        return Vec::new();
+    }
+    Scope::from_codes(&settings.business_codes)
+        .iter()
+        .map(Scope::key)
+        .collect()
+}
+
+/// The report, or the exit code of why the database cannot give one (said once).
+async fn read(settings: &Settings) -> Result<StatusReport, u8> {
+    let path = &settings.database;
+    if let Some(problem) = super::database::diagnose(path, false) {
+        eprintln!("xtrakit-sync: {problem}");
+        return Err(EXIT_DATABASE);
+    }
+    if !path.exists() {
         eprintln!(
             "xtrakit-sync: no database at {} yet (run `xtrakit-sync migrate` or a sync first)",
-            settings.database.display()
+            path.display()
         );
-        return EXIT_DATABASE;
+        return Err(EXIT_DATABASE);
     }
-    let report = match Store::open_read_only(&settings.database).await {
+    let store = Store::open_read_only(path).await;
+    let report = match store {
         Ok(store) => {
             let report = store.status().await;
             store.close().await;
@@ -26,27 +106,13 @@ pub async fn show(settings: &Settings, json: bool) -> u8 {
         }
         Err(e) => Err(e),
     };
-    match report {
-        Ok(report) if json => match serde_json::to_string_pretty(&report) {
-            Ok(text) => {
-                println!("{text}");
-                EXIT_OK
-            }
-            Err(e) => {
-                eprintln!("xtrakit-sync: cannot encode the status: {e}");
-                EXIT_DATABASE
-            }
-        },
-        Ok(report) => {
-            print!("{}", render(&report));
-            EXIT_OK
-        }
-        Err(e) => {
-            let text = super::database::explain(&settings.database, &e, false);
-            eprintln!("xtrakit-sync: {text}");
-            EXIT_DATABASE
-        }
-    }
+    report.map_err(|e| {
+        eprintln!(
+            "xtrakit-sync: {}",
+            super::database::explain(path, &e, false)
+        );
+        EXIT_DATABASE
+    })
 }
 
 fn render(report: &StatusReport) -> String {

@@ -9,6 +9,7 @@ mod cli;
 mod cli_check_config;
 mod cli_database;
 mod cli_logs;
+mod cli_status;
 mod config_inputs;
 mod daemon;
 mod daemon_due;
