@@ -53,6 +53,8 @@ pub enum Reached {
 /// A failed attempt that will be tried again; the sync logs each as a `retry` event.
 #[derive(Debug)]
 pub struct RetryNotice {
+    /// When the attempt failed: the `retry` row's `sync_log.at`.
+    pub at: chrono::NaiveDateTime,
     pub url: Url,
     /// 1 for the first retry.
     pub retry: u32,
@@ -201,6 +203,7 @@ impl ApiClient {
             let delay = retry_after.unwrap_or_else(|| self.backoff(retry));
             log_retry(url, retry, self.settings.max_retries, delay, &error);
             retries.push(RetryNotice {
+                at: crate::domain::now_utc(),
                 url: url.clone(),
                 retry,
                 max_retries: self.settings.max_retries,

@@ -67,3 +67,39 @@ async fn per_page_progress_shows_at_debug_for_the_program_only() {
     assert!(progress.contains("page written"), "{progress}");
     assert!(!progress.contains("starting new connection"), "{progress}");
 }
+
+#[tokio::test]
+async fn each_retry_row_carries_the_time_it_happened() {
+    let app = spawn_app(3).await;
+    let wait_a_second = crate::fake_api::Fault::Status {
+        status: 503,
+        body: r#"{"status":503,"error":"Service Unavailable"}"#.into(),
+        retry_after: Some("1".into()),
+    };
+    app.api.push_fault(wait_a_second.clone());
+    app.api.push_fault(wait_a_second);
+
+    assert_exit(&app.run_binary(&["--once"], &[]).await, 0);
+
+    let pool = app.db().await;
+    let times: Vec<String> =
+        sqlx::query_scalar("SELECT at FROM sync_log WHERE event = 'retry' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("retry rows");
+    let (started, finished): (String, String) =
+        sqlx::query_as("SELECT started_at, finished_at FROM sync_runs")
+            .fetch_one(&pool)
+            .await
+            .expect("run row");
+    pool.close().await;
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert!(
+        times[0] < times[1],
+        "a second apart, not one write time: {times:?}"
+    );
+    assert!(
+        started <= times[0] && times[1] <= finished,
+        "{started} {times:?} {finished}"
+    );
+}
