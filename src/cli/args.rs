@@ -5,11 +5,12 @@
 //! place and tests never depend on the process environment. The variables are listed in
 //! the help text instead.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use super::flags::{CommonArgs, ConfigArgs, ScopeArgs, SyncArgs};
 
 const AFTER_HELP: &str = "\
 Environment (a flag wins over its variable, a variable over the config file):
@@ -42,13 +43,20 @@ pub struct Cli {
     #[arg(long, requires = "once")]
     pub allow_mass_delete: bool,
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub sync: SyncArgs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// The daemon: sync on schedule until SIGTERM/SIGINT (the default).
-    Run,
+    Run {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        sync: SyncArgs,
+    },
     /// Per scope: watermark, last success, last run; recent runs; row counts.
     Status {
         /// Machine-readable output (with the health verdict of --check).
@@ -61,15 +69,26 @@ pub enum Command {
         /// The oldest last success --check accepts: 90m, 2h, 1d [default: 2h]
         #[arg(long, value_name = "AGE", value_parser = super::health::parse_max_age)]
         max_age: Option<Duration>,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
     },
     /// Create or upgrade the database, then exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Print the effective configuration (key redacted); exit 2 when no key is found.
     CheckConfig {
         /// Also make one real request (first page of the first scope, no database write)
         /// and report reachability, TLS, the key's verdict, response shape and pagination.
         #[arg(long)]
         probe: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        sync: SyncArgs,
     },
 }
 
@@ -90,42 +109,6 @@ pub enum Action {
     CheckConfig {
         probe: bool,
     },
-}
-
-/// Settings that may be given on the command line. All optional with no clap defaults:
-/// an absent flag must fall through to the environment, the file, then the default.
-/// `global` so they work before or after the subcommand.
-#[derive(Debug, Default, Clone, Args)]
-pub struct ConfigArgs {
-    /// TOML configuration file [env: XTRAKIT_SYNC_CONFIG]
-    #[arg(long, value_name = "PATH", global = true)]
-    pub config: Option<PathBuf>,
-    /// SQLite database file [env: XTRAKIT_DB] [default: xtrakit.db]
-    #[arg(long = "db", value_name = "PATH", global = true)]
-    pub db: Option<PathBuf>,
-    /// API base URL [env: XTRAKIT_BASE_URL] [default: https://api.xtrakit.com]
-    #[arg(long, value_name = "URL", global = true)]
-    pub base_url: Option<String>,
-    /// File holding the API key [env: XTRAKIT_API_KEY_FILE]
-    #[arg(long, value_name = "PATH", global = true)]
-    pub api_key_file: Option<PathBuf>,
-    /// Sync only this business code; repeatable [env: XTRAKIT_BUSINESS_CODES]
-    #[arg(
-        long = "business-code",
-        value_name = "N",
-        global = true,
-        value_delimiter = ','
-    )]
-    pub business_codes: Vec<i64>,
-    /// Incremental sync schedule, 5- or 6-field cron, UTC [env: XTRAKIT_SCHEDULE]
-    #[arg(long, value_name = "CRON", global = true)]
-    pub schedule: Option<String>,
-    /// Full sync schedule; "" turns it off [env: XTRAKIT_FULL_SYNC_SCHEDULE]
-    #[arg(long, value_name = "CRON", global = true)]
-    pub full_sync_schedule: Option<String>,
-    /// Log output format [env: XTRAKIT_LOG_FORMAT] [default: text]
-    #[arg(long, value_name = "FORMAT", global = true, value_parser = ["text", "json"])]
-    pub log_format: Option<String>,
 }
 
 impl Cli {
@@ -153,9 +136,9 @@ impl Cli {
         let cli = Cli::try_parse_from(args)?;
         let other = match &cli.command {
             Some(Command::Status { .. }) => Some("status"),
-            Some(Command::Migrate) => Some("migrate"),
+            Some(Command::Migrate { .. }) => Some("migrate"),
             Some(Command::CheckConfig { .. }) => Some("check-config"),
-            Some(Command::Run) | None => None,
+            Some(Command::Run { .. }) | None => None,
         };
         if let (true, Some(name)) = (cli.once, other) {
             let message = format!("--once cannot be used with the `{name}` command");
@@ -170,19 +153,35 @@ impl Cli {
                 full: self.full,
                 allow_mass_delete: self.allow_mass_delete,
             },
-            None | Some(Command::Run) => Action::Daemon,
+            None | Some(Command::Run { .. }) => Action::Daemon,
             Some(Command::Status {
                 json,
                 check,
                 max_age,
+                ..
             }) => Action::Status {
                 json: *json,
                 check: *check,
                 max_age: max_age.unwrap_or(super::health::DEFAULT_MAX_AGE),
             },
-            Some(Command::Migrate) => Action::Migrate,
-            Some(Command::CheckConfig { probe }) => Action::CheckConfig { probe: *probe },
+            Some(Command::Migrate { .. }) => Action::Migrate,
+            Some(Command::CheckConfig { probe, .. }) => Action::CheckConfig { probe: *probe },
         }
+    }
+
+    /// The setting flags of the subcommand merged over those given before it.
+    pub fn config_args(&self) -> ConfigArgs {
+        let base = match &self.command {
+            None => ConfigArgs::default(),
+            Some(Command::Run { common, sync } | Command::CheckConfig { common, sync, .. }) => {
+                ConfigArgs::default().common(common).sync(sync)
+            }
+            Some(Command::Status { common, scope, .. }) => {
+                ConfigArgs::default().common(common).scope(scope)
+            }
+            Some(Command::Migrate { common }) => ConfigArgs::default().common(common),
+        };
+        base.common(&self.common).sync(&self.sync)
     }
 }
 
@@ -209,6 +208,8 @@ pub fn usage_error_line(error: &clap::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -280,8 +281,8 @@ mod tests {
     fn config_flags_work_before_and_after_the_subcommand() {
         let before = parse(&["--db", "a.db", "check-config"]).unwrap();
         let after = parse(&["check-config", "--db", "a.db"]).unwrap();
-        assert_eq!(before.config.db, Some(PathBuf::from("a.db")));
-        assert_eq!(after.config.db, Some(PathBuf::from("a.db")));
+        assert_eq!(before.config_args().db, Some(PathBuf::from("a.db")));
+        assert_eq!(after.config_args().db, Some(PathBuf::from("a.db")));
         assert_eq!(after.action(), Action::CheckConfig { probe: false });
         let probe = parse(&["check-config", "--probe"]).unwrap();
         assert_eq!(probe.action(), Action::CheckConfig { probe: true });
@@ -290,14 +291,14 @@ mod tests {
     #[test]
     fn business_code_is_repeatable_and_comma_separated() {
         let cli = parse(&["--business-code", "1", "--business-code", "2,3"]).unwrap();
-        assert_eq!(cli.config.business_codes, vec![1, 2, 3]);
+        assert_eq!(cli.config_args().business_codes, vec![1, 2, 3]);
         assert!(parse(&["--business-code", "x"]).is_err());
     }
 
     #[test]
     fn empty_full_sync_schedule_flag_is_accepted() {
         let cli = parse(&["--full-sync-schedule", ""]).unwrap();
-        assert_eq!(cli.config.full_sync_schedule.as_deref(), Some(""));
+        assert_eq!(cli.config_args().full_sync_schedule.as_deref(), Some(""));
     }
 
     #[test]
@@ -333,7 +334,7 @@ mod tests {
     #[test]
     fn absent_flags_stay_unset() {
         let cli = parse(&[]).unwrap();
-        assert!(cli.config.db.is_none() && cli.config.schedule.is_none());
-        assert!(cli.config.business_codes.is_empty());
+        assert_eq!(cli.config_args(), ConfigArgs::default());
+        assert!(cli.config_args().business_codes.is_empty());
     }
 }

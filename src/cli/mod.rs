@@ -4,6 +4,7 @@
 pub mod args;
 mod check;
 mod database;
+mod flags;
 mod health;
 mod probe;
 mod status;
@@ -26,7 +27,7 @@ use args::{Action, Cli};
 
 /// Runs the command the user asked for and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
-    let settings = match Settings::load(&cli.config) {
+    let settings = match Settings::load(&cli.config_args()) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("xtrakit-sync: configuration error: {e}");

@@ -8,6 +8,7 @@ mod helpers;
 mod cli;
 mod cli_check_config;
 mod cli_database;
+mod cli_help;
 mod cli_logs;
 mod cli_status;
 mod config_inputs;
