@@ -11,6 +11,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub use super::flags::{CommonArgs, ConfigArgs, ScopeArgs, SyncArgs};
+pub use super::state::{StateChange, StateCommand};
 
 const AFTER_HELP: &str = "\
 Environment (a flag wins over its variable, a variable over the config file):
@@ -90,10 +91,31 @@ pub enum Command {
         #[command(flatten)]
         sync: SyncArgs,
     },
+    /// Each scope's watermark and last runs; `state reset` / `state set-watermark` change it.
+    State {
+        #[command(subcommand)]
+        change: Option<StateCommand>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// The groups one run inserted, updated, deleted and restored (customer_group_history).
+    Changes {
+        /// The run's id (`sync_runs.id`, the `#N` of `status`).
+        #[arg(long, value_name = "N")]
+        run: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 /// What the invocation asks for, with the flag combinations already checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Daemon,
     Once {
@@ -108,6 +130,14 @@ pub enum Action {
     Migrate,
     CheckConfig {
         probe: bool,
+    },
+    State {
+        json: bool,
+        change: Option<StateChange>,
+    },
+    Changes {
+        run: i64,
+        json: bool,
     },
 }
 
@@ -138,6 +168,8 @@ impl Cli {
             Some(Command::Status { .. }) => Some("status"),
             Some(Command::Migrate { .. }) => Some("migrate"),
             Some(Command::CheckConfig { .. }) => Some("check-config"),
+            Some(Command::State { .. }) => Some("state"),
+            Some(Command::Changes { .. }) => Some("changes"),
             Some(Command::Run { .. }) | None => None,
         };
         if let (true, Some(name)) = (cli.once, other) {
@@ -166,6 +198,14 @@ impl Cli {
             },
             Some(Command::Migrate { .. }) => Action::Migrate,
             Some(Command::CheckConfig { probe, .. }) => Action::CheckConfig { probe: *probe },
+            Some(Command::State { change, json, .. }) => Action::State {
+                json: *json,
+                change: change.as_ref().map(StateCommand::change),
+            },
+            Some(Command::Changes { run, json, .. }) => Action::Changes {
+                run: *run,
+                json: *json,
+            },
         }
     }
 
@@ -179,7 +219,14 @@ impl Cli {
             Some(Command::Status { common, scope, .. }) => {
                 ConfigArgs::default().common(common).scope(scope)
             }
-            Some(Command::Migrate { common }) => ConfigArgs::default().common(common),
+            Some(Command::Migrate { common } | Command::Changes { common, .. }) => {
+                ConfigArgs::default().common(common)
+            }
+            Some(Command::State { change, common, .. }) => {
+                let nested = change.as_ref().map(StateCommand::common);
+                let merged = ConfigArgs::default().common(nested.unwrap_or(common));
+                merged.common(common)
+            }
         };
         base.common(&self.common).sync(&self.sync)
     }

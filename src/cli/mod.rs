@@ -2,11 +2,13 @@
 //! configuration first; a configuration error exits 2 before anything is touched.
 
 pub mod args;
+mod changes;
 mod check;
 mod database;
 mod flags;
 mod health;
 mod probe;
+mod state;
 mod status;
 
 use std::path::Path;
@@ -65,6 +67,8 @@ pub async fn run(cli: Cli) -> u8 {
             allow_mass_delete,
         } => once(&settings, full, allow_mass_delete).await,
         Action::Daemon => daemon::run(&settings).await,
+        Action::State { json, change } => state::run(&settings, json, change).await,
+        Action::Changes { run, json } => changes::show(&settings, run, json).await,
     }
 }
 

@@ -11,7 +11,7 @@ use super::health::{self, Health};
 use crate::config::{Settings, Source};
 use crate::domain::{now_utc, Scope};
 use crate::outcome::{EXIT_DATABASE, EXIT_OK};
-use crate::store::{RecentRun, StatusReport, Store};
+use crate::store::{RecentRun, StatusReport, Store, StoreError};
 
 /// `status --check` when a scope is stale or never succeeded: the code of a failed sync,
 /// which is what it amounts to.
@@ -85,8 +85,17 @@ fn expected_scopes(settings: &Settings) -> Vec<String> {
 
 /// The report, or the exit code of why the database cannot give one (said once).
 async fn read(settings: &Settings) -> Result<StatusReport, u8> {
+    let store = open_existing(settings, false).await?;
+    let report = store.status().await;
+    store.close().await;
+    report.map_err(|e| database_error(settings, &e, false))
+}
+
+/// Opens a database that must already exist: read-only to look (any member of the
+/// service's group may), read-write to change it. A problem is said once (exit 4).
+pub(super) async fn open_existing(settings: &Settings, write: bool) -> Result<Store, u8> {
     let path = &settings.database;
-    if let Some(problem) = super::database::diagnose(path, false) {
+    if let Some(problem) = super::database::diagnose(path, write) {
         eprintln!("xtrakit-sync: {problem}");
         return Err(EXIT_DATABASE);
     }
@@ -97,22 +106,19 @@ async fn read(settings: &Settings) -> Result<StatusReport, u8> {
         );
         return Err(EXIT_DATABASE);
     }
-    let store = Store::open_read_only(path).await;
-    let report = match store {
-        Ok(store) => {
-            let report = store.status().await;
-            store.close().await;
-            report
-        }
-        Err(e) => Err(e),
+    let store = if write {
+        Store::open(path).await
+    } else {
+        Store::open_read_only(path).await
     };
-    report.map_err(|e| {
-        eprintln!(
-            "xtrakit-sync: {}",
-            super::database::explain(path, &e, false)
-        );
-        EXIT_DATABASE
-    })
+    store.map_err(|e| database_error(settings, &e, write))
+}
+
+/// Says once what is wrong with the database; returns the exit code.
+pub(super) fn database_error(settings: &Settings, e: &StoreError, write: bool) -> u8 {
+    let text = super::database::explain(&settings.database, e, write);
+    eprintln!("xtrakit-sync: {text}");
+    EXIT_DATABASE
 }
 
 fn render(report: &StatusReport) -> String {
@@ -173,7 +179,7 @@ fn or_never(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or("never")
 }
 
-fn one_line(run: &RecentRun) -> String {
+pub(super) fn one_line(run: &RecentRun) -> String {
     let scope = run
         .business_code
         .map_or_else(|| "all".to_owned(), |c| format!("business_code={c}"));

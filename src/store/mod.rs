@@ -1,6 +1,7 @@
 //! The SQLite database: opening it the way a live analyst-facing file must be opened,
 //! embedded migrations, the page writer, the run log and the status queries.
 
+mod admin;
 mod deletions;
 mod groups;
 mod runs;
@@ -15,6 +16,7 @@ use sqlx::ConnectOptions as _;
 use sqlx::{SqliteConnection, SqlitePool};
 use tracing::instrument;
 
+pub use admin::Change;
 pub use groups::{PageCounts, PageWrite};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};

@@ -22,9 +22,11 @@ async fn help(command: &str) -> String {
 async fn status_migrate_and_check_config_list_only_their_own_options() {
     let status = help("status").await;
     let migrate = help("migrate").await;
-    for flag in SYNC_ONLY {
-        assert!(!status.contains(flag), "status lists {flag}:\n{status}");
-        assert!(!migrate.contains(flag), "migrate lists {flag}:\n{migrate}");
+    for command in ["status", "migrate", "state", "changes"] {
+        let text = help(command).await;
+        for flag in SYNC_ONLY {
+            assert!(!text.contains(flag), "{command} lists {flag}:\n{text}");
+        }
     }
     for flag in [
         "--json",
