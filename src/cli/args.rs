@@ -58,7 +58,7 @@ pub enum Command {
         #[command(flatten)]
         sync: SyncArgs,
     },
-    /// Per scope: watermark, last success, last run; recent runs; row counts.
+    /// Per scope: watermark, last success, last run; recent runs; row counts; health verdict.
     Status {
         /// Machine-readable output (with the health verdict of --check).
         #[arg(long)]
