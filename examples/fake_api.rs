@@ -16,8 +16,35 @@ use clap::{Parser, ValueEnum};
 
 use fake_api::{FakeApi, FakeOptions, LinkLocation, MessageCount, MetaLocation, Pagination, Shape};
 
+/// The control endpoints and fault kinds, in `--help` and in the banner.
+const CONTROL_HELP: &str = "\
+Control endpoints (no auth), while it runs:
+  POST /_fake/generate?n=1000         add generated groups
+  POST /_fake/update?count=10         touch groups (or ?fraction=0.01)
+  POST /_fake/delete?count=5          remove the highest ids
+  POST /_fake/fault?kind=KIND&times=N queue a fault for the next N API requests
+  POST /_fake/key?value=new-key       require another key (no value: any key)
+  GET  /_fake/stats                   groups, requests and pending faults
+
+Fault kinds (and their parameters):
+  pass                    no fault (a request that passes, in a queue of faults)
+  status                  an HTTP error: status=500 (default), body=, retry_after=
+  body401                 HTTP 200 whose body says status 401: error=
+  slow                    answer after ms=5000
+  html                    an HTML error page: status=502
+  invalid-json            a body that is not JSON
+  truncated               a body cut off mid-way
+  oversized               a huge body: bytes=, content_length=true|false
+  redirect                a redirect: location=
+
+Stop it with Ctrl-C, or when started in the background with `&`: kill %1 (or kill PID,
+the PID it prints).";
+
 #[derive(Parser, Debug)]
-#[command(about = "Serve a fake xtrakit customer-groups API on 127.0.0.1")]
+#[command(
+    about = "Serve a fake xtrakit customer-groups API on 127.0.0.1",
+    after_help = CONTROL_HELP
+)]
 struct Args {
     /// Port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
@@ -157,7 +184,7 @@ fn print_banner(fake: &FakeApi, args: &Args) {
         "  try:   curl -H 'Authorization: Bearer {key}' '{}?page=1'",
         fake.api_url()
     );
-    println!("  daemon: XTRAKIT_API_KEY={key} xtrakit-sync --once --base-url {base}");
+    println!("  sync:  XTRAKIT_API_KEY={key} xtrakit-sync --once --base-url {base}");
     if matches!(args.pagination, PaginationArg::None) && args.page_size > 0 {
         println!("  note:  no pagination fields, so clients only ever see page 1");
     }
@@ -167,9 +194,13 @@ fn print_banner(fake: &FakeApi, args: &Args) {
     println!("  curl -X POST '{base}/_fake/delete?count=5'       (the highest ids)");
     println!("  curl -X POST '{base}/_fake/fault?kind=status&status=500&times=3'");
     println!(
-        "       kinds: pass status body401 slow&ms= html invalid-json truncated oversized redirect"
+        "       kinds: pass status body401 slow html invalid-json truncated oversized redirect \
+         (fake_api --help lists their parameters)"
     );
     println!("  curl -X POST '{base}/_fake/key?value=new-key'    (no value: any key)");
     println!("  curl '{base}/_fake/stats'");
-    println!("Ctrl-C to stop.");
+    println!(
+        "Ctrl-C to stop; in the background: kill {} (or kill %1 in the same shell).",
+        std::process::id()
+    );
 }

@@ -38,6 +38,16 @@ pub fn format_timestamp(t: NaiveDateTime) -> String {
     out
 }
 
+/// A duration for people: milliseconds under a second (a fast run is not "0.0s"), else
+/// seconds with one decimal.
+pub fn format_millis(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
 /// The current UTC time, truncated to the database's second precision.
 pub fn now_utc() -> NaiveDateTime {
     let now = Utc::now().naive_utc();
@@ -242,6 +252,15 @@ impl RunStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_durations_show_as_milliseconds_long_ones_as_seconds() {
+        assert_eq!(format_millis(0), "0 ms");
+        assert_eq!(format_millis(42), "42 ms");
+        assert_eq!(format_millis(999), "999 ms");
+        assert_eq!(format_millis(1000), "1.0s");
+        assert_eq!(format_millis(61_250), "61.2s");
+    }
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, TIMESTAMP_FORMAT).unwrap()

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER, USER_AGENT};
 use reqwest::redirect::Policy;
 use reqwest::Url;
-use tracing::{instrument, warn};
+use tracing::warn;
 
 use super::envelope::{NextLink, ParsedBody};
 use super::error::ApiError;
@@ -19,7 +19,8 @@ use crate::domain::{ApiKey, Scope};
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// The longest exponential backoff step.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-const ENDPOINT: &str = "api/v1/customer-groups";
+/// The endpoint's path under `base_url`.
+pub const ENDPOINT: &str = "api/v1/customer-groups";
 
 #[derive(Clone, Debug)]
 pub struct ClientSettings {
@@ -36,6 +37,8 @@ pub struct ClientSettings {
 #[derive(Debug)]
 pub struct Page {
     pub url: Url,
+    /// What the server answered (a body status of 404 read as empty keeps the HTTP one).
+    pub http_status: u16,
     pub body: ParsedBody,
 }
 
@@ -51,6 +54,8 @@ pub enum Reached {
 /// A failed attempt that will be tried again; the sync logs each as a `retry` event.
 #[derive(Debug)]
 pub struct RetryNotice {
+    /// When the attempt failed: the `retry` row's `sync_log.at`.
+    pub at: chrono::NaiveDateTime,
     pub url: Url,
     /// 1 for the first retry.
     pub retry: u32,
@@ -118,6 +123,11 @@ impl ApiClient {
         })
     }
 
+    /// The customer-groups endpoint every request starts from (`base_url` + `api/v1/…`).
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
     pub fn key(&self) -> &ApiKey {
         &self.settings.key
     }
@@ -176,7 +186,6 @@ impl ApiClient {
 
     /// Fetches one page, retrying what may succeed on a second try. Each retry is pushed to
     /// `retries` as it happens, so the caller can log it even if this future is dropped.
-    #[instrument(skip_all, fields(url = %url))]
     pub async fn fetch_page(
         &self,
         url: &Url,
@@ -193,8 +202,9 @@ impl ApiClient {
             };
             retry += 1;
             let delay = retry_after.unwrap_or_else(|| self.backoff(retry));
-            warn!(retry, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+            log_retry(url, retry, self.settings.max_retries, delay, &error);
             retries.push(RetryNotice {
+                at: crate::domain::now_utc(),
                 url: url.clone(),
                 retry,
                 max_retries: self.settings.max_retries,
@@ -279,6 +289,13 @@ fn endpoint_url(base: &Url) -> Result<Url, ApiError> {
         .map_err(|e| ApiError::BadResponse(format!("cannot build the endpoint URL: {e}")))
 }
 
+/// One short line per retry: what failed (its status is in the error's text), which
+/// attempt, the wait, and the URL once. No span repeats the URL around it.
+fn log_retry(url: &Url, retry: u32, max_retries: u32, delay: Duration, error: &ApiError) {
+    let wait = crate::domain::format_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+    warn!("retry {retry} of {max_retries} in {wait}: {error}; GET {url}");
+}
+
 fn request_error(e: reqwest::Error) -> ApiError {
     let mut source: Option<&dyn std::error::Error> = Some(&e);
     while let Some(err) = source {
@@ -295,9 +312,13 @@ fn request_error(e: reqwest::Error) -> ApiError {
     ApiError::Network(without_url(&e))
 }
 
-/// reqwest's message with the error's causes, which say what really failed.
+/// reqwest's message with the error's causes, which say what really failed, without the
+/// URL reqwest puts in it: the retry line and the run's end name the URL once themselves.
 fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" for url ({url})"), "");
+    }
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
         text.push_str(": ");

@@ -99,6 +99,28 @@ impl ApiError {
     }
 }
 
+/// A failed request as the line a user reads: the error, the URL it happened at (never
+/// carrying the key, which travels in a header), and for a 404 the usual cause, a wrong
+/// `base_url`.
+pub fn failure_text(
+    error: &dyn std::fmt::Display,
+    status: Option<u16>,
+    url: Option<&str>,
+) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = url {
+        text.push_str("; GET ");
+        text.push_str(url);
+    }
+    if status == Some(404) {
+        text.push_str(
+            "; nothing is at this URL: base_url is the API's root (like \
+             https://api.xtrakit.com), the path api/v1/customer-groups is added to it",
+        );
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +130,23 @@ mod tests {
             status,
             message: String::new(),
         }
+    }
+
+    #[test]
+    fn a_failure_names_the_url_and_a_404_hints_at_base_url() {
+        let url = Some("http://h/api/v1/customer-groups");
+        let plain = failure_text(&http(500), Some(500), url);
+        assert_eq!(
+            plain,
+            "API answered 500: ; GET http://h/api/v1/customer-groups"
+        );
+        let missing = failure_text(&http(404), Some(404), url);
+        assert!(
+            missing.contains("GET http://h/api/v1/customer-groups; "),
+            "{missing}"
+        );
+        assert!(missing.contains("base_url is the API's root"), "{missing}");
+        assert_eq!(failure_text(&"x", None, None), "x");
     }
 
     #[test]

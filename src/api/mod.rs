@@ -13,7 +13,7 @@ use chrono::NaiveDateTime;
 
 pub use client::{ApiClient, ClientSettings, Page, Reached, RetryNotice};
 pub use envelope::{parse_body, Content, Groups, NextLink, ParsedBody};
-pub use error::ApiError;
+pub use error::{failure_text, ApiError};
 
 /// One customer group as the API sent it, typed; `raw_json` is the record's exact text,
 /// unknown fields included, so nothing the API said is lost.

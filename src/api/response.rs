@@ -25,7 +25,7 @@ pub(super) fn interpret(
     let summarise = |body: &[u8]| summarise(body, redactor);
     let code = status.as_u16();
     if code == 204 {
-        return no_data(url, reached, "204 No Content".to_owned());
+        return no_data(url, code, reached, "204 No Content".to_owned());
     }
     let parsed = parse_body(body);
     let said = |p: &ParsedBody| p.error.clone().or_else(|| p.message.clone());
@@ -61,7 +61,7 @@ pub(super) fn interpret(
     // A body status of 404 is read as an HTTP 404: "nothing found", when it names no error.
     let not_found = code == 404 || (status.is_success() && parsed.status == Some(404));
     if not_found && parsed.error.is_none() && !has_groups {
-        return no_data(url, reached, "404 Not Found".to_owned());
+        return no_data(url, code, reached, "404 Not Found".to_owned());
     }
     if !status.is_success() {
         return Err(ApiError::Http {
@@ -84,20 +84,22 @@ pub(super) fn interpret(
         return Err(ApiError::BadResponse(why.clone()));
     }
     if matches!(parsed.content, Content::Empty) {
-        return no_data(url, reached, "no groups".to_owned());
+        return no_data(url, code, reached, "no groups".to_owned());
     }
     Ok(Page {
         url: url.clone(),
+        http_status: code,
         body: parsed,
     })
 }
 
 /// A response without data: an empty result on the first request, a `bad_response` on a
 /// page the API linked to.
-fn no_data(url: &Url, reached: Reached, what: String) -> Result<Page, ApiError> {
+fn no_data(url: &Url, code: u16, reached: Reached, what: String) -> Result<Page, ApiError> {
     match reached {
         Reached::First => Ok(Page {
             url: url.clone(),
+            http_status: code,
             body: ParsedBody::default(),
         }),
         Reached::Link => Err(ApiError::BadResponse(format!(

@@ -5,10 +5,13 @@
 //! place and tests never depend on the process environment. The variables are listed in
 //! the help text instead.
 
-use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use super::flags::{CommonArgs, ConfigArgs, ScopeArgs, SyncArgs};
+pub use super::state::{StateChange, StateCommand};
 
 const AFTER_HELP: &str = "\
 Environment (a flag wins over its variable, a variable over the config file):
@@ -41,69 +44,101 @@ pub struct Cli {
     #[arg(long, requires = "once")]
     pub allow_mass_delete: bool,
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub sync: SyncArgs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// The daemon: sync on schedule until SIGTERM/SIGINT (the default).
-    Run,
-    /// Per scope: watermark, last success, last run; recent runs; row counts.
+    Run {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        sync: SyncArgs,
+    },
+    /// Per scope: watermark, last success, last run; recent runs; row counts; health verdict.
     Status {
+        /// Machine-readable output (with the health verdict of --check).
+        #[arg(long)]
+        json: bool,
+        /// Health check: exit 1 with the reason on one line when a scope's last success is
+        /// older than --max-age or it never succeeded.
+        #[arg(long)]
+        check: bool,
+        /// The oldest last success --check accepts: 90m, 2h, 1d [default: 2h]
+        #[arg(long, value_name = "AGE", value_parser = super::health::parse_max_age)]
+        max_age: Option<Duration>,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Create or upgrade the database, then exit.
+    Migrate {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Print the effective configuration (key redacted); exit 2 when no key is found.
+    CheckConfig {
+        /// Also make one real request (first page of the first scope, no database write)
+        /// and report reachability, TLS, the key's verdict, response shape and pagination.
+        #[arg(long)]
+        probe: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        sync: SyncArgs,
+    },
+    /// Each scope's watermark and last runs; `state reset` / `state set-watermark` change it.
+    State {
+        #[command(subcommand)]
+        change: Option<StateCommand>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        common: CommonArgs,
     },
-    /// Create or upgrade the database, then exit.
-    Migrate,
-    /// Print the effective configuration (key redacted) and exit.
-    CheckConfig,
+    /// The groups one run inserted, updated, deleted and restored (customer_group_history).
+    Changes {
+        /// The run's id (`sync_runs.id`, the `#N` of `status`).
+        #[arg(long, value_name = "N")]
+        run: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 /// What the invocation asks for, with the flag combinations already checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Daemon,
-    Once { full: bool, allow_mass_delete: bool },
-    Status { json: bool },
+    Once {
+        full: bool,
+        allow_mass_delete: bool,
+    },
+    Status {
+        json: bool,
+        check: bool,
+        max_age: Duration,
+    },
     Migrate,
-    CheckConfig,
-}
-
-/// Settings that may be given on the command line. All optional with no clap defaults:
-/// an absent flag must fall through to the environment, the file, then the default.
-/// `global` so they work before or after the subcommand.
-#[derive(Debug, Default, Clone, Args)]
-pub struct ConfigArgs {
-    /// TOML configuration file [env: XTRAKIT_SYNC_CONFIG]
-    #[arg(long, value_name = "PATH", global = true)]
-    pub config: Option<PathBuf>,
-    /// SQLite database file [env: XTRAKIT_DB] [default: xtrakit.db]
-    #[arg(long = "db", value_name = "PATH", global = true)]
-    pub db: Option<PathBuf>,
-    /// API base URL [env: XTRAKIT_BASE_URL] [default: https://api.xtrakit.com]
-    #[arg(long, value_name = "URL", global = true)]
-    pub base_url: Option<String>,
-    /// File holding the API key [env: XTRAKIT_API_KEY_FILE]
-    #[arg(long, value_name = "PATH", global = true)]
-    pub api_key_file: Option<PathBuf>,
-    /// Sync only this business code; repeatable [env: XTRAKIT_BUSINESS_CODES]
-    #[arg(
-        long = "business-code",
-        value_name = "N",
-        global = true,
-        value_delimiter = ','
-    )]
-    pub business_codes: Vec<i64>,
-    /// Incremental sync schedule, 5- or 6-field cron, UTC [env: XTRAKIT_SCHEDULE]
-    #[arg(long, value_name = "CRON", global = true)]
-    pub schedule: Option<String>,
-    /// Full sync schedule; "" turns it off [env: XTRAKIT_FULL_SYNC_SCHEDULE]
-    #[arg(long, value_name = "CRON", global = true)]
-    pub full_sync_schedule: Option<String>,
-    /// Log output format [env: XTRAKIT_LOG_FORMAT] [default: text]
-    #[arg(long, value_name = "FORMAT", global = true, value_parser = ["text", "json"])]
-    pub log_format: Option<String>,
+    CheckConfig {
+        probe: bool,
+    },
+    State {
+        json: bool,
+        change: Option<StateChange>,
+    },
+    Changes {
+        run: i64,
+        json: bool,
+    },
 }
 
 impl Cli {
@@ -131,9 +166,11 @@ impl Cli {
         let cli = Cli::try_parse_from(args)?;
         let other = match &cli.command {
             Some(Command::Status { .. }) => Some("status"),
-            Some(Command::Migrate) => Some("migrate"),
-            Some(Command::CheckConfig) => Some("check-config"),
-            Some(Command::Run) | None => None,
+            Some(Command::Migrate { .. }) => Some("migrate"),
+            Some(Command::CheckConfig { .. }) => Some("check-config"),
+            Some(Command::State { .. }) => Some("state"),
+            Some(Command::Changes { .. }) => Some("changes"),
+            Some(Command::Run { .. }) | None => None,
         };
         if let (true, Some(name)) = (cli.once, other) {
             let message = format!("--once cannot be used with the `{name}` command");
@@ -148,11 +185,50 @@ impl Cli {
                 full: self.full,
                 allow_mass_delete: self.allow_mass_delete,
             },
-            None | Some(Command::Run) => Action::Daemon,
-            Some(Command::Status { json }) => Action::Status { json: *json },
-            Some(Command::Migrate) => Action::Migrate,
-            Some(Command::CheckConfig) => Action::CheckConfig,
+            None | Some(Command::Run { .. }) => Action::Daemon,
+            Some(Command::Status {
+                json,
+                check,
+                max_age,
+                ..
+            }) => Action::Status {
+                json: *json,
+                check: *check,
+                max_age: max_age.unwrap_or(super::health::DEFAULT_MAX_AGE),
+            },
+            Some(Command::Migrate { .. }) => Action::Migrate,
+            Some(Command::CheckConfig { probe, .. }) => Action::CheckConfig { probe: *probe },
+            Some(Command::State { change, json, .. }) => Action::State {
+                json: *json,
+                change: change.as_ref().map(StateCommand::change),
+            },
+            Some(Command::Changes { run, json, .. }) => Action::Changes {
+                run: *run,
+                json: *json,
+            },
         }
+    }
+
+    /// The setting flags of the subcommand merged over those given before it.
+    pub fn config_args(&self) -> ConfigArgs {
+        let base = match &self.command {
+            None => ConfigArgs::default(),
+            Some(Command::Run { common, sync } | Command::CheckConfig { common, sync, .. }) => {
+                ConfigArgs::default().common(common).sync(sync)
+            }
+            Some(Command::Status { common, scope, .. }) => {
+                ConfigArgs::default().common(common).scope(scope)
+            }
+            Some(Command::Migrate { common } | Command::Changes { common, .. }) => {
+                ConfigArgs::default().common(common)
+            }
+            Some(Command::State { change, common, .. }) => {
+                let nested = change.as_ref().map(StateCommand::common);
+                let merged = ConfigArgs::default().common(nested.unwrap_or(common));
+                merged.common(common)
+            }
+        };
+        base.common(&self.common).sync(&self.sync)
     }
 }
 
@@ -179,6 +255,8 @@ pub fn usage_error_line(error: &clap::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -225,29 +303,49 @@ mod tests {
     #[test]
     fn status_takes_json() {
         let cli = parse(&["status", "--json"]).unwrap();
-        assert_eq!(cli.action(), Action::Status { json: true });
+        let expected = Action::Status {
+            json: true,
+            check: false,
+            max_age: Duration::from_secs(7200),
+        };
+        assert_eq!(cli.action(), expected);
+        let cli = parse(&["status", "--check", "--max-age", "90m"]).unwrap();
+        let expected = Action::Status {
+            json: false,
+            check: true,
+            max_age: Duration::from_secs(5400),
+        };
+        assert_eq!(cli.action(), expected);
+        assert_eq!(
+            parse(&["status", "--max-age", "soon"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
     }
 
     #[test]
     fn config_flags_work_before_and_after_the_subcommand() {
         let before = parse(&["--db", "a.db", "check-config"]).unwrap();
         let after = parse(&["check-config", "--db", "a.db"]).unwrap();
-        assert_eq!(before.config.db, Some(PathBuf::from("a.db")));
-        assert_eq!(after.config.db, Some(PathBuf::from("a.db")));
-        assert_eq!(after.action(), Action::CheckConfig);
+        assert_eq!(before.config_args().db, Some(PathBuf::from("a.db")));
+        assert_eq!(after.config_args().db, Some(PathBuf::from("a.db")));
+        assert_eq!(after.action(), Action::CheckConfig { probe: false });
+        let probe = parse(&["check-config", "--probe"]).unwrap();
+        assert_eq!(probe.action(), Action::CheckConfig { probe: true });
     }
 
     #[test]
     fn business_code_is_repeatable_and_comma_separated() {
         let cli = parse(&["--business-code", "1", "--business-code", "2,3"]).unwrap();
-        assert_eq!(cli.config.business_codes, vec![1, 2, 3]);
+        assert_eq!(cli.config_args().business_codes, vec![1, 2, 3]);
         assert!(parse(&["--business-code", "x"]).is_err());
     }
 
     #[test]
     fn empty_full_sync_schedule_flag_is_accepted() {
         let cli = parse(&["--full-sync-schedule", ""]).unwrap();
-        assert_eq!(cli.config.full_sync_schedule.as_deref(), Some(""));
+        assert_eq!(cli.config_args().full_sync_schedule.as_deref(), Some(""));
     }
 
     #[test]
@@ -283,7 +381,7 @@ mod tests {
     #[test]
     fn absent_flags_stay_unset() {
         let cli = parse(&[]).unwrap();
-        assert!(cli.config.db.is_none() && cli.config.schedule.is_none());
-        assert!(cli.config.business_codes.is_empty());
+        assert_eq!(cli.config_args(), ConfigArgs::default());
+        assert!(cli.config_args().business_codes.is_empty());
     }
 }

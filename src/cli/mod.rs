@@ -2,6 +2,13 @@
 //! configuration first; a configuration error exits 2 before anything is touched.
 
 pub mod args;
+mod changes;
+mod check;
+mod database;
+mod flags;
+mod health;
+mod probe;
+mod state;
 mod status;
 
 use std::path::Path;
@@ -10,18 +17,20 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use crate::api::{ApiClient, ClientSettings};
+use reqwest::Url;
+
+use crate::api::{ApiClient, ApiError, ClientSettings};
 use crate::config::Settings;
-use crate::domain::{Scope, Trigger};
+use crate::domain::{ApiKey, Scope, Trigger};
 use crate::outcome::{combined_exit_code, EXIT_CONFIG, EXIT_DATABASE, EXIT_INTERRUPTED, EXIT_OK};
 use crate::store::Store;
 use crate::sync::{LockPolicy, SyncAllOutcome, SyncOptions, SyncRequest, Syncer};
 use crate::{daemon, telemetry};
-use args::{Cli, Command};
+use args::{Action, Cli};
 
 /// Runs the command the user asked for and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
-    let settings = match Settings::load(&cli.config) {
+    let settings = match Settings::load(&cli.config_args()) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("xtrakit-sync: configuration error: {e}");
@@ -29,32 +38,52 @@ pub async fn run(cli: Cli) -> u8 {
         }
     };
     telemetry::init(settings.log_format);
+    let action = cli.action();
+    if let Action::CheckConfig { probe } = action {
+        return check::run(&settings, probe).await;
+    }
     for warning in &settings.warnings {
         warn!("{warning}");
     }
-    match (&cli.command, cli.once) {
-        (Some(Command::CheckConfig), _) => {
-            print!("{}", settings.render());
-            EXIT_OK
+    match action {
+        Action::CheckConfig { .. } => EXIT_OK,
+        Action::Migrate => migrate(&settings).await,
+        Action::Status {
+            json,
+            check,
+            max_age,
+        } => {
+            status::show(
+                &settings,
+                status::Ask {
+                    json,
+                    check,
+                    max_age,
+                },
+            )
+            .await
         }
-        (Some(Command::Migrate), _) => migrate(&settings).await,
-        (Some(Command::Status { json }), _) => status::show(&settings, *json).await,
-        (_, true) => once(&settings, cli.full, cli.allow_mass_delete).await,
-        (Some(Command::Run) | None, false) => daemon::run(&settings).await,
+        Action::Once {
+            full,
+            allow_mass_delete,
+        } => once(&settings, full, allow_mass_delete).await,
+        Action::Daemon => daemon::run(&settings).await,
+        Action::State { json, change } => state::run(&settings, json, change).await,
+        Action::Changes { run, json } => changes::show(&settings, run, json).await,
     }
 }
 
+/// Creates or upgrades the database, and says which it was.
 async fn migrate(settings: &Settings) -> u8 {
-    match Store::open(&settings.database).await {
+    let existed = settings.database.exists();
+    match open_store(&settings.database).await {
         Ok(store) => {
-            println!("database {} is up to date", settings.database.display());
+            let done = if existed { "is up to date" } else { "created" };
+            println!("database {} {done}", settings.database.display());
             store.close().await;
             EXIT_OK
         }
-        Err(e) => {
-            error!("{e}");
-            EXIT_DATABASE
-        }
+        Err(code) => code,
     }
 }
 
@@ -131,18 +160,11 @@ pub async fn build_syncer(settings: &Settings) -> Result<Syncer, u8> {
         eprintln!("xtrakit-sync: configuration error: {e}");
         EXIT_CONFIG
     })?;
-    let client = ApiClient::new(ClientSettings {
-        base_url: settings.base_url.clone(),
-        key: key.clone(),
-        request_timeout: settings.request_timeout,
-        max_retries: settings.max_retries,
-        max_response_bytes: settings.max_response_bytes,
-        retry_base_delay: settings.retry_base_delay,
-    })
-    .map_err(|e| {
-        eprintln!("xtrakit-sync: configuration error: {e}");
-        EXIT_CONFIG
-    })?;
+    let client =
+        ApiClient::new(client_settings(settings, key, settings.max_retries)).map_err(|e| {
+            eprintln!("xtrakit-sync: configuration error: {e}");
+            EXIT_CONFIG
+        })?;
     let store = open_store(&settings.database).await?;
     Ok(Syncer {
         store,
@@ -157,10 +179,32 @@ pub async fn build_syncer(settings: &Settings) -> Result<Syncer, u8> {
     })
 }
 
+/// The HTTP client's settings; the probe asks for no retries.
+fn client_settings(settings: &Settings, key: &ApiKey, max_retries: u32) -> ClientSettings {
+    ClientSettings {
+        base_url: settings.base_url.clone(),
+        key: key.clone(),
+        request_timeout: settings.request_timeout,
+        max_retries,
+        max_response_bytes: settings.max_response_bytes,
+        retry_base_delay: settings.retry_base_delay,
+    }
+}
+
+/// A failed request as one line: the error, the URL, and for a 404 a hint at `base_url`.
+pub(crate) fn failure_line(error: &ApiError, url: &Url) -> String {
+    crate::api::failure_text(error, error.http_status(), Some(url.as_str()))
+}
+
+/// Opens the database, or says once, in words, why it cannot be (exit 4). A path problem
+/// the file system shows is reported before SQLite is asked.
 async fn open_store(path: &Path) -> Result<Store, u8> {
+    if let Some(problem) = database::diagnose(path, true) {
+        eprintln!("xtrakit-sync: {problem}");
+        return Err(EXIT_DATABASE);
+    }
     Store::open(path).await.map_err(|e| {
-        error!("{e}");
-        eprintln!("xtrakit-sync: {e}");
+        eprintln!("xtrakit-sync: {}", database::explain(path, &e, true));
         EXIT_DATABASE
     })
 }

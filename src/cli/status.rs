@@ -1,47 +1,124 @@
-//! `status`: per scope the watermark, last success and last run; the recent runs; row counts.
+//! `status`: per scope the watermark, last success and last run; the recent runs; row counts;
+//! and the health verdict (`--check` turns it into the exit code).
 
 use std::fmt::Write as _;
 
-use crate::config::Settings;
-use crate::outcome::{EXIT_DATABASE, EXIT_OK};
-use crate::store::{RecentRun, StatusReport, Store};
+use std::time::Duration;
 
-pub async fn show(settings: &Settings, json: bool) -> u8 {
-    if !settings.database.exists() {
-        eprintln!(
-            "xtrakit-sync: no database at {} yet (run `xtrakit-sync migrate` or a sync first)",
-            settings.database.display()
-        );
-        return EXIT_DATABASE;
-    }
-    let report = match Store::open_read_only(&settings.database).await {
-        Ok(store) => {
-            let report = store.status().await;
-            store.close().await;
-            report
-        }
-        Err(e) => Err(e),
+use serde::Serialize;
+
+use super::health::{self, Health};
+use crate::config::{Settings, Source};
+use crate::domain::{now_utc, Scope};
+use crate::outcome::{EXIT_DATABASE, EXIT_OK};
+use crate::store::{RecentRun, StatusReport, Store, StoreError};
+
+/// `status --check` when a scope is stale or never succeeded: the code of a failed sync,
+/// which is what it amounts to.
+pub const EXIT_UNHEALTHY: u8 = crate::outcome::EXIT_SYNC_FAILED;
+
+/// What `status` was asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct Ask {
+    pub json: bool,
+    /// Exit 1 when the health verdict is not ok.
+    pub check: bool,
+    pub max_age: Duration,
+}
+
+/// The status report as JSON: the store's report and the health verdict beside it.
+#[derive(Serialize)]
+struct JsonStatus<'a> {
+    #[serde(flatten)]
+    report: &'a StatusReport,
+    health: &'a Health,
+}
+
+pub async fn show(settings: &Settings, ask: Ask) -> u8 {
+    let report = match read(settings).await {
+        Ok(report) => report,
+        Err(code) => return code,
     };
-    match report {
-        Ok(report) if json => match serde_json::to_string_pretty(&report) {
-            Ok(text) => {
-                println!("{text}");
-                EXIT_OK
-            }
+    let health = health::judge(
+        &report.scopes,
+        &expected_scopes(settings),
+        ask.max_age,
+        now_utc(),
+    );
+    let verdict = if ask.check && !health.healthy {
+        EXIT_UNHEALTHY
+    } else {
+        EXIT_OK
+    };
+    if ask.json {
+        let json = JsonStatus {
+            report: &report,
+            health: &health,
+        };
+        match serde_json::to_string_pretty(&json) {
+            Ok(text) => println!("{text}"),
             Err(e) => {
                 eprintln!("xtrakit-sync: cannot encode the status: {e}");
-                EXIT_DATABASE
+                return EXIT_DATABASE;
             }
-        },
-        Ok(report) => {
-            print!("{}", render(&report));
-            EXIT_OK
         }
-        Err(e) => {
-            eprintln!("xtrakit-sync: {e}");
-            EXIT_DATABASE
-        }
+    } else if ask.check {
+        println!("{}", health.summary);
+    } else {
+        print!("{}", render(&report));
+        println!("\nhealth: {}", health.summary);
     }
+    verdict
+}
+
+/// The configured scopes when business codes were set anywhere; else none, and the scopes
+/// the database holds are judged (an analyst running `status --db …` has no config).
+fn expected_scopes(settings: &Settings) -> Vec<String> {
+    if *settings.source_of("business_codes") == Source::Default {
+        return Vec::new();
+    }
+    Scope::from_codes(&settings.business_codes)
+        .iter()
+        .map(Scope::key)
+        .collect()
+}
+
+/// The report, or the exit code of why the database cannot give one (said once).
+async fn read(settings: &Settings) -> Result<StatusReport, u8> {
+    let store = open_existing(settings, false).await?;
+    let report = store.status().await;
+    store.close().await;
+    report.map_err(|e| database_error(settings, &e, false))
+}
+
+/// Opens a database that must already exist: read-only to look (any member of the
+/// service's group may), read-write to change it. A problem is said once (exit 4).
+pub(super) async fn open_existing(settings: &Settings, write: bool) -> Result<Store, u8> {
+    let path = &settings.database;
+    if let Some(problem) = super::database::diagnose(path, write) {
+        eprintln!("xtrakit-sync: {problem}");
+        return Err(EXIT_DATABASE);
+    }
+    if !path.exists() {
+        eprintln!(
+            "xtrakit-sync: no database at {} yet (run `xtrakit-sync migrate` or a sync first)",
+            path.display()
+        );
+        return Err(EXIT_DATABASE);
+    }
+    let store = if write {
+        Store::open(path).await
+    } else {
+        Store::open_read_only(path).await
+    };
+    store.map_err(|e| database_error(settings, &e, write))
+}
+
+/// Says once what is wrong with the database; returns the exit code.
+pub(super) fn database_error(settings: &Settings, e: &StoreError, write: bool) -> u8 {
+    let text = super::database::explain(&settings.database, e, write);
+    eprintln!("xtrakit-sync: {text}");
+    EXIT_DATABASE
 }
 
 fn render(report: &StatusReport) -> String {
@@ -50,8 +127,13 @@ fn render(report: &StatusReport) -> String {
     let c = &report.counts;
     let _ = writeln!(
         out,
-        "groups: {} live, {} deleted; history rows: {}; runs: {}; log events: {} ({} auth failures)",
-        c.live_groups, c.deleted_groups, c.history_rows, c.sync_runs, c.log_events, c.auth_failures
+        "groups: {} live, {} deleted; history rows: {}; runs: {}; log events: {} ({})",
+        c.live_groups,
+        c.deleted_groups,
+        c.history_rows,
+        c.sync_runs,
+        c.log_events,
+        plural(c.auth_failures, "auth failure", "auth failures")
     );
     let _ = writeln!(out, "\nscopes:");
     if report.scopes.is_empty() {
@@ -75,18 +157,29 @@ fn render(report: &StatusReport) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\nrecent runs (newest first):");
+    if !report.recent_runs.is_empty() {
+        let _ = writeln!(out, "\nrecent runs (newest first):");
+    }
     for run in &report.recent_runs {
         let _ = writeln!(out, "  {}", one_line(run));
     }
     out
 }
 
+/// "1 auth failure", "2 auth failures".
+fn plural(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 fn or_never(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or("never")
 }
 
-fn one_line(run: &RecentRun) -> String {
+pub(super) fn one_line(run: &RecentRun) -> String {
     let scope = run
         .business_code
         .map_or_else(|| "all".to_owned(), |c| format!("business_code={c}"));
@@ -107,7 +200,8 @@ fn one_line(run: &RecentRun) -> String {
         run.restored
     );
     if let Some(ms) = run.duration_ms {
-        let _ = write!(line, " {:.1}s", ms as f64 / 1000.0);
+        let ms = u64::try_from(ms).unwrap_or(0);
+        let _ = write!(line, " {}", crate::domain::format_millis(ms));
     }
     if let Some(error) = &run.error {
         let _ = write!(line, " error: {error}");

@@ -50,7 +50,7 @@ pub(super) fn read(path: &Path) -> Result<FileConfig, ConfigError> {
 /// where a number belongs says which key and what it accepts.
 pub(super) fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {
-        let mut message = one_line(e.message());
+        let mut message = plain_types(&one_line(e.message()));
         if let Some(span) = e.span() {
             let before = text.get(..span.start).unwrap_or_default();
             let line = before.matches('\n').count() + 1;
@@ -85,6 +85,43 @@ fn one_line(message: &str) -> String {
         return "not valid TOML".to_owned();
     }
     escape_controls(&parts.join("; "))
+}
+
+/// serde's "invalid type: string \"5\", expected i64" in plain words: "expected a whole
+/// number, got the string \"5\"". Rust type names mean nothing to an operator.
+fn plain_types(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: ") else {
+        return message.to_owned();
+    };
+    let Some((got, expected)) = rest.rsplit_once(", expected ") else {
+        return message.to_owned();
+    };
+    let expected = match expected {
+        "i64" | "u64" | "i32" | "u32" => "a whole number",
+        "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "a quoted string",
+        "a sequence" => "a list in brackets, like [1, 2]",
+        other => other,
+    };
+    let got = match got.split_once(' ') {
+        Some((kind, value)) => {
+            let value = value.trim_start_matches("point ").trim_matches('`');
+            match kind {
+                "string" => format!("the string {value}"),
+                "integer" => format!("the whole number {value}"),
+                "floating" => format!("the number {value}"),
+                "boolean" => value.to_owned(),
+                _ => got.to_owned(),
+            }
+        }
+        None => match got {
+            "sequence" => "a list".to_owned(),
+            "map" => "a table".to_owned(),
+            other => other.to_owned(),
+        },
+    };
+    format!("expected {expected}, got {got}")
 }
 
 /// The bare key of `key = …` when the error lies after it on the same line.
@@ -165,14 +202,48 @@ mod tests {
         let err = parse("max_pages = \"10\"\n", path())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line 1, max_pages: invalid type"), "{err}");
+        assert!(
+            err.contains("line 1, max_pages: expected a whole number, got the string \"10\""),
+            "{err}"
+        );
         let err = parse("business_codes = [1, \"x\"]\n", path())
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("line 1, business_codes: invalid type"),
+            err.contains("line 1, business_codes: expected a whole number, got the string"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn wrong_types_are_named_in_plain_words() {
+        let cases = [
+            (
+                "history = 1\n",
+                "history: expected true or false, got the whole number 1",
+            ),
+            (
+                "base_url = 5\n",
+                "base_url: expected a quoted string, got the whole number 5",
+            ),
+            (
+                "business_codes = 5\n",
+                "business_codes: expected a list in brackets",
+            ),
+            (
+                "delete_guard_fraction = \"x\"\n",
+                "delete_guard_fraction: expected a number, got the string \"x\"",
+            ),
+            (
+                "max_retries = 1.5\n",
+                "max_retries: expected a whole number, got the number 1.5",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text, path()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+            assert!(!err.contains("i64") && !err.contains("f64"), "{err}");
+        }
     }
 
     #[test]

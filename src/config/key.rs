@@ -25,6 +25,28 @@ pub(super) struct KeyCandidates {
     pub credentials_dir: Option<PathBuf>,
 }
 
+/// Every place a key may come from and why it gave none, in lookup order, as one line:
+/// the message an operator needs when no key was found. Holds names and paths only.
+pub(super) fn searched(c: &KeyCandidates, config_file: Option<&Path>) -> String {
+    let unset = |set: bool| if set { "empty" } else { "not set" };
+    let file_part = match config_file {
+        None => "api_key_file (no config file)".to_owned(),
+        Some(path) => format!("api_key_file in {} (not set)", path.display()),
+    };
+    let credential = match &c.credentials_dir {
+        Some(dir) => format!("{} (no such file)", dir.join(CREDENTIAL_NAME).display()),
+        None => format!(
+            "systemd credential {CREDENTIAL_NAME} ($CREDENTIALS_DIRECTORY not set: \
+             systemd passes it only to the service)"
+        ),
+    };
+    format!(
+        "--api-key-file (not given), XTRAKIT_API_KEY ({}), XTRAKIT_API_KEY_FILE (not set), \
+         {file_part}, {credential}",
+        unset(c.env_key.is_some())
+    )
+}
+
 /// The key that won, where it came from, and (for files) the source of `api_key_file`.
 pub(super) struct ResolvedKey {
     pub key: ApiKey,

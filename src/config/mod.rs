@@ -63,12 +63,16 @@ pub enum ConfigError {
         origin: Source,
         message: String,
     },
-    /// A sync was asked for, but no key is configured anywhere.
+    /// A sync (or `check-config`) was asked for, but no key is configured anywhere.
+    /// `searched` lists every place looked at; outside the service, the systemd credential
+    /// is invisible, which is the usual surprise, so the message says how to pass the file.
     #[error(
-        "no API key: set XTRAKIT_API_KEY or api_key_file (or --api-key-file, \
-         XTRAKIT_API_KEY_FILE, or a systemd credential named {CREDENTIAL_NAME})"
+        "no API key found; looked at {}; set XTRAKIT_API_KEY or api_key_file (outside the \
+         service, which gets the systemd credential {CREDENTIAL_NAME}, pass the key file: \
+         sudo XTRAKIT_API_KEY_FILE=/etc/xtrakit-sync/api-key xtrakit-sync …)",
+        escape_controls(searched)
     )]
-    NoKey,
+    NoKey { searched: String },
 }
 
 /// `text` with line breaks and other control characters written as escapes (`\n`), so a
@@ -162,6 +166,8 @@ pub struct Settings {
     /// Always ends in `/`, so `base_url.join("api/v1/customer-groups")` keeps a path prefix.
     pub base_url: Url,
     pub api_key: Option<(ApiKey, KeySource)>,
+    /// Where the key was looked for and why each place gave none (see [`ConfigError::NoKey`]).
+    pub key_searched: String,
     pub business_codes: Vec<i64>,
     pub schedule: CronSchedule,
     /// `None` when turned off with `""`.
@@ -207,7 +213,9 @@ impl Settings {
         self.api_key
             .as_ref()
             .map(|(key, _)| key)
-            .ok_or(ConfigError::NoKey)
+            .ok_or_else(|| ConfigError::NoKey {
+                searched: self.key_searched.clone(),
+            })
     }
 
     /// Where the setting with this file key came from.

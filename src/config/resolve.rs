@@ -39,11 +39,12 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
     let business_codes = l.business_codes()?;
     let (schedule, full_sync_schedule) = l.schedules()?;
     let log_format = l.log_format()?;
-    let api_key = l.api_key(&mut warnings)?;
+    let (api_key, key_searched) = l.api_key(&mut warnings)?;
     Ok(Settings {
         database,
         base_url,
         api_key,
+        key_searched,
         business_codes,
         schedule,
         full_sync_schedule,
@@ -195,7 +196,7 @@ impl<'a> Layers<'a> {
         let raw = self.choose("base_url", [flag, env, in_file], DEFAULT_BASE_URL.into());
         let checked = base_url::check(&raw, allow_insecure_http)
             .map_err(|message| self.error("base_url", message))?;
-        warnings.extend(checked.warning);
+        warnings.extend(checked.warnings);
         Ok(checked.url)
     }
 }
@@ -264,7 +265,7 @@ impl Layers<'_> {
     fn api_key(
         &mut self,
         warnings: &mut Vec<String>,
-    ) -> Result<Option<(crate::domain::ApiKey, super::KeySource)>, ConfigError> {
+    ) -> Result<(Option<(crate::domain::ApiKey, super::KeySource)>, String), ConfigError> {
         let candidates = KeyCandidates {
             flag_file: self.args.api_key_file.clone(),
             env_key: (self.env)("XTRAKIT_API_KEY"),
@@ -276,14 +277,15 @@ impl Layers<'_> {
                 .map(|path| (path, self.file_source.clone())),
             credentials_dir: non_blank(self.env, "CREDENTIALS_DIRECTORY").map(PathBuf::from),
         };
+        let searched = key::searched(&candidates, self.config_file.as_deref());
         let Some(found) = key::resolve(candidates)? else {
-            return Ok(None);
+            return Ok((None, searched));
         };
         if let Some(origin) = found.file_origin {
             self.sources.push(("api_key_file", origin));
         }
         warnings.extend(found.warning);
-        Ok(Some((found.key, found.source)))
+        Ok((Some((found.key, found.source)), searched))
     }
 }
 

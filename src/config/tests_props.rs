@@ -307,7 +307,7 @@ proptest! {
         match Cli::try_parse_args_from(argv) {
             Ok(cli) => {
                 let _ = cli.action();
-                assert_sound(Settings::resolve(&cli.config, &env_of(&[])))?;
+                assert_sound(Settings::resolve(&cli.config_args(), &env_of(&[])))?;
             }
             Err(e) if e.exit_code() == 0 => {}
             Err(e) => {

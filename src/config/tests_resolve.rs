@@ -132,7 +132,8 @@ fn loopback_http_base_url_is_allowed() {
     };
     let s = resolve(&args, &[]).unwrap();
     assert_eq!(s.base_url.as_str(), "http://127.0.0.1:8080/prefix/");
-    assert!(s.warnings.is_empty());
+    assert_eq!(s.warnings.len(), 1, "only the path prefix is warned about");
+    assert!(s.warnings[0].contains("has a path"), "{:?}", s.warnings);
 }
 
 #[test]

@@ -72,7 +72,7 @@ pub async fn run(settings: &Settings) -> u8 {
         }
     };
     notify::ready();
-    info!(schedule = %settings.schedule, full_sync_schedule = ?settings.full_sync_schedule.as_ref().map(|s| s.to_string()), "daemon started");
+    info!(schedule = %settings.schedule, full_sync_schedule = %settings.full_sync_schedule.as_ref().map_or_else(|| "off".to_owned(), |s| s.to_string()), "daemon started");
     if settings.run_on_start {
         tokio::spawn(tick(daemon.clone(), Trigger::Startup));
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::ConnectOptions as _;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tracing::warn;
 
@@ -53,6 +54,7 @@ fn base_options(path: &Path) -> SqliteConnectOptions {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
+        .disable_statement_logging()
 }
 
 /// The writer pool: the database is created if missing (the caller then migrates it).

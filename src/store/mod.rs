@@ -1,6 +1,7 @@
 //! The SQLite database: opening it the way a live analyst-facing file must be opened,
 //! embedded migrations, the page writer, the run log and the status queries.
 
+mod admin;
 mod bookkeeping;
 mod connect;
 mod deletions;
@@ -15,12 +16,14 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::ConnectOptions as _;
 use sqlx::SqlitePool;
 use tokio_util::sync::CancellationToken;
 use tracing::{instrument, warn};
 
 use connect::FileId;
 
+pub use admin::Change;
 pub use groups::{PageCounts, PageWrite};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
@@ -148,7 +151,8 @@ impl Store {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .read_only(true)
-            .busy_timeout(READ_BUSY_TIMEOUT);
+            .busy_timeout(READ_BUSY_TIMEOUT)
+            .disable_statement_logging();
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)

@@ -5,7 +5,7 @@ use sqlx::{Connection, FromRow, SqliteConnection};
 use tracing::instrument;
 
 use super::{sql, Store, StoreError};
-use crate::domain::{format_timestamp, Mode, RunStatus, Scope, Trigger, Watermark};
+use crate::domain::{format_timestamp, now_utc, Mode, RunStatus, Scope, Trigger, Watermark};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
@@ -27,6 +27,9 @@ impl Level {
 /// One row of `sync_log`.
 #[derive(Clone, Debug)]
 pub struct LogEvent {
+    /// When the event happened (`sync_log.at`): set where the event is created, so events
+    /// written later in one batch (retries at the end of a page) keep their own times.
+    pub at: NaiveDateTime,
     pub level: Level,
     pub event: &'static str,
     pub http_status: Option<u16>,
@@ -36,14 +39,22 @@ pub struct LogEvent {
 }
 
 impl LogEvent {
+    /// An event that happens now.
     pub fn new(level: Level, event: &'static str, message: impl Into<String>) -> LogEvent {
         LogEvent {
+            at: now_utc(),
             level,
             event,
             http_status: None,
             message: message.into(),
             detail: None,
         }
+    }
+
+    /// The event happened at `at`, earlier than it is built (a retry noted by the client).
+    pub fn happened_at(mut self, at: NaiveDateTime) -> LogEvent {
+        self.at = at;
+        self
     }
 
     pub fn with_status(mut self, status: Option<u16>) -> LogEvent {
@@ -179,22 +190,23 @@ impl Store {
     }
 
     /// Logs events outside a page transaction (retries, failures, warnings at run end);
-    /// bounded while the process is stopping.
+    /// bounded while the process is stopping. Each row takes its event's own time, so
+    /// `_written_at` is not used (kept while callers pass it).
     #[instrument(skip_all)]
     pub async fn log_events(
         &self,
         run_id: Option<i64>,
-        at: NaiveDateTime,
+        _written_at: NaiveDateTime,
         events: &[LogEvent],
     ) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
         if self.stopping() {
-            return self.log_side_events(run_id, at, events).await;
+            return self.log_side_events(run_id, _written_at, events).await;
         }
         let mut conn = self.writer().acquire().await?;
-        insert_events(&mut conn, run_id, at, events).await
+        insert_events(&mut conn, run_id, _written_at, events).await
     }
 }
 
@@ -242,20 +254,20 @@ pub(super) async fn write_end(
 }
 
 /// Writes events in multi-row statements, so a page full of rejected records stays cheap.
+/// Each row's `at` is its event's time; `_written_at` is kept for the callers' sake.
 pub(super) async fn insert_events(
     conn: &mut SqliteConnection,
     run_id: Option<i64>,
-    at: NaiveDateTime,
+    _written_at: NaiveDateTime,
     events: &[LogEvent],
 ) -> Result<(), StoreError> {
-    let at = format_timestamp(at);
     for chunk in events.chunks(sql::ROWS_PER_STATEMENT) {
         let text = sql::insert_log(chunk.len());
         let mut query = sqlx::query(&text);
         for e in chunk {
             query = query
                 .bind(run_id)
-                .bind(&at)
+                .bind(format_timestamp(e.at))
                 .bind(e.level.as_str())
                 .bind(e.event)
                 .bind(e.http_status)

@@ -71,7 +71,8 @@ struct StateRow {
     last_full_sync_at: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "id, started_at, finished_at, trigger, mode, business_code, status, \
+pub(super) const RUN_COLUMNS: &str =
+    "id, started_at, finished_at, trigger, mode, business_code, status, \
     watermark_before, watermark_after, pages, received, inserted, updated, unchanged, rejected, \
     deleted, restored, http_status, error, duration_ms";
 

@@ -4,7 +4,7 @@ use roaring::RoaringTreemap;
 use serde_json::json;
 
 use crate::api::{ApiError, BadTimestamp, RejectedRecord, RetryNotice};
-use crate::domain::ApiKey;
+use crate::domain::{format_millis, ApiKey};
 use crate::outcome::SyncError;
 use crate::store::{Level, LogEvent};
 
@@ -40,19 +40,21 @@ pub fn http_status(error: &SyncError) -> Option<u16> {
 }
 
 pub fn retry(notice: &RetryNotice) -> LogEvent {
+    let delay_ms = u64::try_from(notice.delay.as_millis()).unwrap_or(u64::MAX);
     let message = format!(
-        "retry {} of {} in {:.1} s after: {}",
+        "retry {} of {} in {} after: {}",
         notice.retry,
         notice.max_retries,
-        notice.delay.as_secs_f64(),
+        format_millis(delay_ms),
         notice.error
     );
     LogEvent::new(Level::Warn, "retry", message)
+        .happened_at(notice.at)
         .with_status(notice.error.http_status())
         .with_detail(json!({
             "url": notice.url.as_str(),
             "retry": notice.retry,
-            "delay_ms": notice.delay.as_millis() as u64,
+            "delay_ms": delay_ms,
             "cause": notice.error.event(),
         }))
 }

@@ -84,7 +84,7 @@ pub struct Syncer {
 impl Syncer {
     /// Takes the lock, recovers runs left `running` by a dead process, then runs each scope
     /// in turn. A failed scope does not stop the others; an interruption does.
-    #[instrument(skip_all, fields(trigger = request.trigger.as_str()))]
+    #[instrument(skip_all, fields(trigger = %request.trigger.as_str()))]
     pub async fn sync_all(
         &self,
         scopes: &[Scope],
@@ -163,7 +163,7 @@ impl Syncer {
         let shown = before
             .map(|w| w.to_string())
             .unwrap_or_else(|| "none".into());
-        info!(run_id, mode = mode.as_str(), watermark = %shown, "sync started");
+        info!(run_id, mode = %mode.as_str(), watermark = %shown, "sync started");
         let mut run = run::Run::new(self, run_id, &start, request);
         let result = tokio::select! {
             r = run.execute() => r,
@@ -262,7 +262,7 @@ impl Syncer {
                 exit_code = judge(&Err(e.into())).exit_code;
             }
         }
-        log_end(run_id, &tally, &end);
+        log_end(run_id, &tally, &end, url.as_ref());
         RunReport {
             scope: start.scope,
             run_id: Some(run_id),
@@ -295,7 +295,8 @@ fn cancel_requested(result: &Result<(), SyncError>) -> bool {
 }
 
 /// The run's one line in the journal.
-fn log_end(run_id: i64, t: &RunTally, end: &RunEnd) {
+/// A failure names the URL it happened at, so a wrong `base_url` shows in the terminal.
+fn log_end(run_id: i64, t: &RunTally, end: &RunEnd, url: Option<&Url>) {
     match &end.error {
         None => {
             let watermark = end
@@ -317,10 +318,12 @@ fn log_end(run_id: i64, t: &RunTally, end: &RunEnd) {
             )
         }
         Some(e) if end.status == RunStatus::Interrupted => {
-            warn!(run_id, status = end.status.as_str(), error = %e, "sync interrupted")
+            warn!(run_id, status = %end.status.as_str(), error = %e, "sync interrupted")
         }
         Some(e) => {
-            error!(run_id, status = end.status.as_str(), error = %e, "sync did not succeed")
+            let url = url.map(Url::as_str);
+            let text = crate::api::failure_text(e, end.http_status, url);
+            error!(run_id, status = %end.status.as_str(), "sync did not succeed: {text}")
         }
     }
 }

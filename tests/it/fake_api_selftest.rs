@@ -251,3 +251,17 @@ async fn generation_is_deterministic_and_shutdown_stops_serving() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(get_raw(&b.api_url(), Some("test-key")).await.is_err());
 }
+
+#[tokio::test]
+async fn a_status_fault_queued_over_http_has_a_body_whose_status_matches() {
+    let api = fake(3, |o| o.api_key = None).await;
+    let control = format!("{}/_fake/fault?kind=status&status=503", api.base_url());
+    let queued = reqwest::Client::new().post(&control).send().await.unwrap();
+    assert_eq!(queued.status().as_u16(), 200);
+
+    let (status, body) = get(&api.api_url(), Some("any")).await;
+
+    assert_eq!(status, 503);
+    assert_eq!(body["status"], 503, "{body}");
+    assert_eq!(body["error"], "Service Unavailable", "{body}");
+}

@@ -6,6 +6,12 @@ mod fake_api;
 mod helpers;
 
 mod cli;
+mod cli_check_config;
+mod cli_database;
+mod cli_help;
+mod cli_logs;
+mod cli_state;
+mod cli_status;
 mod compression;
 mod config_inputs;
 mod daemon;

@@ -147,19 +147,28 @@ pub(super) async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     )))
 }
 
+/// The API's JSON error body for `status`, its `status` field matching the HTTP one.
+fn error_body(status: u16) -> String {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or("Error");
+    format!("{{\"status\":{status},\"error\":\"{reason}\"}}")
+}
+
 fn parse_fault(q: &HashMap<String, String>) -> Result<Fault, String> {
     let text = |name: &str, default: &str| q.get(name).cloned().unwrap_or_else(|| default.into());
     let kind = q.get("kind").map(String::as_str).unwrap_or("");
     let fault = match kind {
         "pass" => Fault::Pass,
-        "status" => Fault::Status {
-            status: param(q, "status", Some(500))?,
-            body: text(
-                "body",
-                "{\"status\":500,\"error\":\"Internal Server Error\"}",
-            ),
-            retry_after: q.get("retry_after").cloned(),
-        },
+        "status" => {
+            let status: u16 = param(q, "status", Some(500))?;
+            Fault::Status {
+                status,
+                body: text("body", &error_body(status)),
+                retry_after: q.get("retry_after").cloned(),
+            }
+        }
         "body401" => Fault::BodyStatus {
             status: 401,
             error: text("error", "Unauthorized: Invalid API Key"),

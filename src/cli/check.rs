@@ -1,0 +1,44 @@
+//! `check-config`: the effective configuration, where requests will go, and whether a key
+//! was found at all; with `--probe`, one real request to prove the URL and the key work.
+//!
+//! Warnings go into the report as comments rather than onto stderr, so a failing check
+//! still prints exactly one line there: the problem.
+
+use crate::api::ApiClient;
+use crate::config::{escape_controls, Settings};
+use crate::domain::Scope;
+use crate::outcome::{EXIT_CONFIG, EXIT_OK};
+
+use super::{client_settings, probe};
+
+/// Prints the report; exits 2 when no key can be found (a sync would fail the same way),
+/// else 0, or with `--probe` the verdict of the probe.
+pub async fn run(settings: &Settings, probe: bool) -> u8 {
+    print!("{}", settings.render());
+    for warning in &settings.warnings {
+        println!("# warning: {}", escape_controls(warning));
+    }
+    let key = match settings.require_key() {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("xtrakit-sync: configuration error: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let client = match ApiClient::new(client_settings(settings, key, 0)) {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("xtrakit-sync: configuration error: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    println!("# requests go to {}", client.endpoint());
+    if !probe {
+        return EXIT_OK;
+    }
+    let scope = Scope::from_codes(&settings.business_codes)
+        .into_iter()
+        .next()
+        .unwrap_or(Scope::ALL);
+    probe::run(&client, &scope).await
+}
