@@ -132,7 +132,7 @@ fn job(
 /// One tick: every scope, unless a sync is still running here or in another process.
 /// Two ticks of the same second (the full and the incremental schedule firing together) are
 /// one tick: the second is dropped without a `skipped_tick`.
-#[instrument(skip_all, fields(trigger = trigger.as_str()))]
+#[instrument(skip_all, fields(trigger = %trigger.as_str()))]
 async fn tick(daemon: Arc<Daemon>, trigger: Trigger) {
     if daemon.cancel.is_cancelled() {
         return;

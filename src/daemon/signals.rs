@@ -2,7 +2,7 @@
 //! ends the process at once.
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{error, info};
 
 use crate::outcome::EXIT_INTERRUPTED;
 
@@ -17,7 +17,7 @@ pub fn cancel_on_signal() -> CancellationToken {
     let mut signals = Signals::install();
     tokio::spawn(async move {
         signals.next().await;
-        warn!("signal received: stopping");
+        info!("signal received: stopping");
         trigger.cancel();
         signals.next().await;
         error!(

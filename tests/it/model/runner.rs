@@ -223,7 +223,7 @@ impl Harness {
         start: Start,
         outcome: Outcome,
         allow_mass_delete: bool,
-        (touched, rows_shifted): (BTreeSet<i64>, bool),
+        (touched, _rows_shifted): (BTreeSet<i64>, bool),
         must_succeed: bool,
     ) -> Result<(), String> {
         let after = DbState::read(&self.app).await;
@@ -242,7 +242,6 @@ impl Harness {
             upstream_after: self.app.api.snapshot(),
             rejected: self.rejected.clone(),
             touched,
-            rows_shifted,
             must_succeed,
             blind_filter,
             listing_complete: !self.lying_count,
@@ -263,7 +262,8 @@ impl Harness {
         let Some(sent) = sent else { return false };
         !start.upstream.values().any(|raw| {
             let v: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
-            v["updated_at"].as_str().is_some_and(|at| at[..10] < *sent)
+            let day = v["updated_at"].as_str().and_then(|at| at.get(..10));
+            day.is_some_and(|day| day < sent.as_str())
         })
     }
 

@@ -39,7 +39,6 @@ fn full_run(before: &[i64], after: &[i64]) -> RunFacts {
         upstream_after: upstream(after),
         rejected: BTreeSet::new(),
         touched: BTreeSet::new(),
-        rows_shifted: false,
         must_succeed: false,
         blind_filter: false,
         listing_complete: true,
