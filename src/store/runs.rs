@@ -1,5 +1,7 @@
 //! The run log: `sync_runs`, `sync_log` and `sync_state`.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDateTime;
 use sqlx::{Connection, FromRow, SqliteConnection};
 use tracing::instrument;
@@ -36,6 +38,9 @@ pub struct LogEvent {
     pub message: String,
     /// JSON text; never the key.
     pub detail: Option<String>,
+    /// Written only if `sync_log` holds no row of the same event with the same detail: the
+    /// same flawed record sent run after run is logged once (the runs still count it).
+    pub once: bool,
 }
 
 impl LogEvent {
@@ -48,7 +53,14 @@ impl LogEvent {
             http_status: None,
             message: message.into(),
             detail: None,
+            once: false,
         }
+    }
+
+    /// See [`LogEvent::once`](struct.LogEvent.html#structfield.once).
+    pub fn logged_once(mut self) -> LogEvent {
+        self.once = true;
+        self
     }
 
     /// The event happened at `at`, earlier than it is built (a retry noted by the client).
@@ -261,7 +273,15 @@ pub(super) async fn insert_events(
     _written_at: NaiveDateTime,
     events: &[LogEvent],
 ) -> Result<(), StoreError> {
-    for chunk in events.chunks(sql::ROWS_PER_STATEMENT) {
+    let mut logged = already_logged(conn, events).await?;
+    let fresh: Vec<&LogEvent> = events
+        .iter()
+        .filter(|e| match (&e.detail, e.once) {
+            (Some(detail), true) => logged.insert(detail.clone()),
+            _ => true,
+        })
+        .collect();
+    for chunk in fresh.chunks(sql::ROWS_PER_STATEMENT) {
         let text = sql::insert_log(chunk.len());
         let mut query = sqlx::query(&text);
         for e in chunk {
@@ -277,4 +297,22 @@ pub(super) async fn insert_events(
         query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The details, among the `once` events given, that `sync_log` already holds for their event.
+async fn already_logged(
+    conn: &mut SqliteConnection,
+    events: &[LogEvent],
+) -> Result<HashSet<String>, StoreError> {
+    let mut found = HashSet::new();
+    let once: Vec<&LogEvent> = events.iter().filter(|e| e.once).collect();
+    for chunk in once.chunks(sql::ROWS_PER_STATEMENT) {
+        let text = sql::logged_details(chunk.len());
+        let mut query = sqlx::query_scalar::<_, String>(&text);
+        for e in chunk {
+            query = query.bind(e.event).bind(e.detail.as_deref());
+        }
+        found.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
 }

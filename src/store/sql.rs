@@ -75,6 +75,15 @@ pub fn insert_history(rows: usize) -> String {
     )
 }
 
+/// Which `(event, detail)` pairs `sync_log` already holds; the `(event, at)` index narrows
+/// the search to the event's rows.
+pub fn logged_details(pairs: usize) -> String {
+    format!(
+        "SELECT DISTINCT detail FROM sync_log WHERE (event, detail) IN (VALUES {})",
+        values_placeholders(pairs, 2)
+    )
+}
+
 pub fn insert_log(rows: usize) -> String {
     format!(
         "INSERT INTO sync_log (sync_run_id, at, level, event, http_status, message, detail) \

@@ -65,7 +65,7 @@ pub fn rejected(record: &RejectedRecord) -> LogEvent {
     let detail = format!("{{\"reason\":{reason},\"record\":{}}}", record.raw_json);
     let mut event = LogEvent::new(Level::Warn, "rejected_record", record.reason.clone());
     event.detail = Some(detail);
-    event
+    event.logged_once()
 }
 
 pub fn bad_timestamp(id: i64, bad: &BadTimestamp) -> LogEvent {

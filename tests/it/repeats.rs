@@ -106,3 +106,26 @@ async fn a_year_outside_0001_to_9999_is_stored_as_null_and_logged() {
     assert_eq!(created, None);
     assert_eq!(app.events("bad_timestamp").await, 1);
 }
+
+#[tokio::test]
+async fn the_same_rejected_record_is_logged_once_and_counted_every_run() {
+    let app = spawn_app(3).await;
+    app.api
+        .put_raw(r#"{"id":7,"group_name":{"en":"Seven"},"updated_at":"2024-05-01 00:00:00"}"#);
+    app.sync().await;
+
+    let report = app.sync_with(crate::helpers::FULL).await;
+
+    assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
+    assert_eq!(report.tally.rejected, 1, "still counted");
+    assert_eq!(app.events("rejected_record").await, 1, "logged once");
+    app.api.put_raw(
+        r#"{"id":7,"group_name":{"en":"Seven, again"},"updated_at":"2024-05-02 00:00:00"}"#,
+    );
+    app.sync_with(crate::helpers::FULL).await;
+    assert_eq!(
+        app.events("rejected_record").await,
+        2,
+        "a new version is logged"
+    );
+}

@@ -39,6 +39,8 @@ fn full_run(before: &[i64], after: &[i64]) -> RunFacts {
         upstream_after: upstream(after),
         rejected: BTreeSet::new(),
         touched: BTreeSet::new(),
+        rows_shifted: false,
+        owed: BTreeSet::new(),
         must_succeed: false,
         blind_filter: false,
         listing_complete: true,

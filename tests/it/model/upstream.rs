@@ -45,6 +45,8 @@ impl Harness {
     pub(super) fn update(&mut self, sel: &[u16], at: Stamp) {
         let (ids, at) = (self.picks(sel), stamp(at));
         for id in &ids {
+            // A new version is a change the next run must store, owed or not.
+            self.owed.remove(id);
             if self.raw.remove(id) {
                 self.rejected.remove(id);
                 self.app
