@@ -176,6 +176,7 @@ pub async fn build_syncer(settings: &Settings) -> Result<Syncer, u8> {
             delete_guard_fraction: settings.delete_guard_fraction,
         },
         database: settings.database.clone(),
+        progress: None,
     })
 }
 
