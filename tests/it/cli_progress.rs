@@ -1,13 +1,13 @@
 //! `--once`'s live progress line: drawn only when stderr is a terminal (a pseudo-terminal
 //! here), never in a pipe, the journal (`JOURNAL_STREAM`) or JSON logs; cleared at the end,
-//! leaving the run's "sync succeeded" line.
+//! leaving the run's "sync succeeded" line. The daemon never draws one.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::fake_api::{FakeOptions, Fault, MetaLocation, Pagination};
-use crate::helpers::{assert_exit, spawn_app_with, stderr, TestApp};
+use crate::helpers::{assert_exit, send_signal, spawn_app_with, stderr, TestApp};
 
 /// 30 pages of 100, each a little slow, so the line is drawn while the run goes on.
 async fn paged_app() -> TestApp {
@@ -77,9 +77,21 @@ fn drain(master: &OwnedFd, into: &mut Vec<u8>) -> bool {
 
 /// Runs `--once` with a pseudo-terminal as stderr; returns the exit status and all it drew.
 async fn once_on_a_pty(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String) {
+    let args: Vec<&str> = ["--once"].into_iter().chain(args.iter().copied()).collect();
+    on_a_pty(app, &args, env, None).await
+}
+
+/// Runs the binary with a pseudo-terminal as stderr until it exits, sending SIGTERM once
+/// its output shows `stop_at`; returns the exit status and all it drew.
+async fn on_a_pty(
+    app: &TestApp,
+    args: &[&str],
+    env: &[(&str, &str)],
+    mut stop_at: Option<&str>,
+) -> (ExitStatus, String) {
     let (master, slave) = open_pty();
     let mut cmd = app.command();
-    cmd.arg("--once").args(args).envs(env.iter().copied());
+    cmd.args(args).envs(env.iter().copied());
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(slave));
@@ -91,6 +103,11 @@ async fn once_on_a_pty(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (E
         drain(&master, &mut out);
         if let Some(status) = child.try_wait().expect("child status") {
             break status;
+        }
+        if stop_at.is_some_and(|t| String::from_utf8_lossy(&out).contains(t)) {
+            let pid = child.id().expect("child running");
+            send_signal(pid, "TERM").await;
+            stop_at = None;
         }
         assert!(Instant::now() < deadline, "binary finishes");
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -174,4 +191,20 @@ async fn the_journal_and_json_logs_get_no_progress_line_even_on_a_terminal() {
     assert_eq!(status.code(), Some(0), "{out}");
     assert!(out.contains("sync succeeded"), "{out:?}");
     assert!(!out.contains("syncing"), "json: {out:?}");
+}
+
+#[tokio::test]
+async fn the_daemon_gets_no_progress_line_even_on_a_terminal() {
+    let app = paged_app().await;
+    let args = [
+        "run",
+        "--schedule",
+        "0 0 0 1 1 *",
+        "--full-sync-schedule",
+        "",
+    ];
+    let (status, out) = on_a_pty(&app, &args, &[], Some("sync succeeded")).await;
+    assert_eq!(status.code(), Some(0), "{out:?}");
+    assert!(out.contains("sync succeeded"), "{out:?}");
+    assert!(!out.contains("syncing"), "daemon: {out:?}");
 }
