@@ -70,7 +70,8 @@ pub(crate) fn erase() {
     }
 }
 
-/// Redraws the line on every update: one per written page, so each page shows.
+/// Redraws the line on every update, one per written page (indicatif itself holds redraws
+/// to 20 a second, with bursts: the first pages always show).
 async fn follow(bar: ProgressBar, mut updates: watch::Receiver<Progress>) {
     // The first run is timed from the start, its first page included; a later scope's run
     // from its first page, as no update marks its start.
