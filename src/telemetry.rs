@@ -1,5 +1,6 @@
 //! Logging: human-readable lines or JSON on stderr (journald captures either), level from
-//! `RUST_LOG`, `info` by default.
+//! `RUST_LOG`, `info` by default. Lines are written whole, above `--once`'s progress line
+//! when one is drawn.
 
 use std::io::IsTerminal;
 
@@ -13,7 +14,7 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::cli::progress::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match format {

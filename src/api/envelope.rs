@@ -28,6 +28,8 @@ pub struct ParsedBody {
     pub error: Option<String>,
     pub content: Content,
     pub next: NextLink,
+    /// `last_page` where the body also says `current_page`: how many pages to expect.
+    pub last_page: Option<u64>,
 }
 
 impl ParsedBody {
@@ -125,6 +127,7 @@ fn from_envelope(top: &Keys) -> ParsedBody {
         error: top.error.and_then(text_or_json),
         content,
         next: next_link(top, data_keys, meta.as_ref(), links.as_ref()),
+        last_page: page_numbers(top, data_keys, meta.as_ref()).map(|(_, last)| last),
     }
 }
 
@@ -244,16 +247,22 @@ fn next_link(
             return NextLink::Url(url.into_owned());
         }
     }
-    let page = |raw: Option<&RawValue>| raw.and_then(integer).and_then(|n| u64::try_from(n).ok());
-    for keys in [Some(top), data, meta].into_iter().flatten() {
-        if let (Some(current), Some(last)) = (page(keys.current_page), page(keys.last_page)) {
-            return match current.checked_add(1) {
-                Some(next) if current < last => NextLink::Page(next),
-                _ => NextLink::None,
-            };
-        }
+    match page_numbers(top, data, meta) {
+        Some((current, last)) => match current.checked_add(1) {
+            Some(next) if current < last => NextLink::Page(next),
+            _ => NextLink::None,
+        },
+        None => NextLink::None,
     }
-    NextLink::None
+}
+
+/// `(current_page, last_page)` from the first place holding both.
+fn page_numbers(top: &Keys, data: Option<&Keys>, meta: Option<&Keys>) -> Option<(u64, u64)> {
+    let page = |raw: Option<&RawValue>| raw.and_then(integer).and_then(|n| u64::try_from(n).ok());
+    [Some(top), data, meta]
+        .into_iter()
+        .flatten()
+        .find_map(|keys| Some((page(keys.current_page)?, page(keys.last_page)?)))
 }
 
 /// The keys of `meta` or `links` when it is an object; an array (Laravel's list of page links)

@@ -8,6 +8,7 @@ mod database;
 mod flags;
 mod health;
 mod probe;
+pub(crate) mod progress;
 mod state;
 mod status;
 
@@ -89,10 +90,15 @@ async fn migrate(settings: &Settings) -> u8 {
 
 /// `--once`: one sync of every scope; Ctrl-C or SIGTERM marks the run `interrupted`.
 async fn once(settings: &Settings, full: bool, allow_mass_delete: bool) -> u8 {
-    let syncer = match build_syncer(settings).await {
+    let mut syncer = match build_syncer(settings).await {
         Ok(syncer) => syncer,
         Err(code) => return code,
     };
+    let line = progress::wanted(settings.log_format).then(|| {
+        let (line, sender) = progress::ProgressLine::start();
+        syncer.progress = Some(sender);
+        line
+    });
     let cancel = daemon::cancel_on_signal();
     syncer.store.stop_on(&cancel);
     let request = SyncRequest {
@@ -119,6 +125,9 @@ async fn once(settings: &Settings, full: bool, allow_mass_delete: bool) -> u8 {
             EXIT_INTERRUPTED
         }
     };
+    if let Some(line) = line {
+        line.finish();
+    }
     syncer.store.close_within(CLOSE_GRACE).await;
     code
 }
@@ -176,6 +185,7 @@ pub async fn build_syncer(settings: &Settings) -> Result<Syncer, u8> {
             delete_guard_fraction: settings.delete_guard_fraction,
         },
         database: settings.database.clone(),
+        progress: None,
     })
 }
 

@@ -24,6 +24,7 @@ pub fn cancel_on_signal() -> CancellationToken {
             "second signal received: exiting at once; the next sync's crash recovery marks \
              the run in flight interrupted"
         );
+        crate::cli::progress::erase();
         std::process::exit(i32::from(EXIT_INTERRUPTED));
     });
     token

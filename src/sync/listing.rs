@@ -169,6 +169,7 @@ impl Run<'_> {
             "page written"
         );
         self.tally.add_page(groups, &counts);
+        self.report_progress(&page.body);
         if let Some(n) = page.body.announced_count() {
             listing.announced.push(n);
         }

@@ -3,6 +3,7 @@
 
 mod events;
 mod listing;
+mod progress;
 mod reconcile;
 mod run;
 
@@ -22,6 +23,7 @@ use crate::lock::{self, SyncLock};
 use crate::outcome::{judge, SyncError};
 use crate::store::{LogEvent, RunEnd, RunStart, Store, StoreError};
 
+pub use progress::{Progress, ProgressSender};
 pub use run::RunTally;
 
 /// The settings a run needs beyond the client and the store.
@@ -79,6 +81,8 @@ pub struct Syncer {
     pub client: ApiClient,
     pub options: SyncOptions,
     pub database: PathBuf,
+    /// Told after every written page; `None` (the daemon, the tests) reports nothing.
+    pub progress: Option<ProgressSender>,
 }
 
 impl Syncer {

@@ -89,6 +89,7 @@ impl TestApp {
             client,
             options: self.options.clone(),
             database: self.db_path.clone(),
+            progress: None,
         }
     }
 

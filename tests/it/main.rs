@@ -10,6 +10,7 @@ mod cli_check_config;
 mod cli_database;
 mod cli_help;
 mod cli_logs;
+mod cli_progress;
 mod cli_state;
 mod cli_status;
 mod compression;

@@ -389,3 +389,12 @@ fn unknown_envelope_keys_are_ignored() {
     let body = r#"{"debug":{"deep":[[[{}]]]},"data":{"groups":[{"id":1}],"total":1},"x":"y"}"#;
     assert_eq!(ids(body), [1]);
 }
+
+#[test]
+fn last_page_is_read_where_the_page_numbers_are() {
+    assert_eq!(
+        parse(r#"{"meta":{"current_page":4,"last_page":9}}"#).last_page,
+        Some(9)
+    );
+    assert_eq!(parse(r#"{"last_page":9}"#).last_page, None);
+}
