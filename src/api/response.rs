@@ -4,7 +4,7 @@
 use reqwest::{StatusCode, Url};
 
 use super::client::{Page, Reached};
-use super::envelope::{parse_body, Content, ParsedBody};
+use super::envelope::{parse_body, Content, NextLink, ParsedBody};
 use super::error::ApiError;
 use super::redact::Redactor;
 
@@ -25,7 +25,7 @@ pub(super) fn interpret(
     let summarise = |body: &[u8]| summarise(body, redactor);
     let code = status.as_u16();
     if code == 204 {
-        return no_data(url, code, reached, "204 No Content".to_owned());
+        return no_data(url, code, reached, "204 No Content", ParsedBody::default());
     }
     let parsed = parse_body(body);
     let said = |p: &ParsedBody| p.error.clone().or_else(|| p.message.clone());
@@ -61,7 +61,7 @@ pub(super) fn interpret(
     // A body status of 404 is read as an HTTP 404: "nothing found", when it names no error.
     let not_found = code == 404 || (status.is_success() && parsed.status == Some(404));
     if not_found && parsed.error.is_none() && !has_groups {
-        return no_data(url, code, reached, "404 Not Found".to_owned());
+        return no_data(url, code, reached, "404 Not Found", parsed);
     }
     if !status.is_success() {
         return Err(ApiError::Http {
@@ -84,7 +84,7 @@ pub(super) fn interpret(
         return Err(ApiError::BadResponse(why.clone()));
     }
     if matches!(parsed.content, Content::Empty) {
-        return no_data(url, code, reached, "no groups".to_owned());
+        return no_data(url, code, reached, "no groups", parsed);
     }
     Ok(Page {
         url: url.clone(),
@@ -94,13 +94,25 @@ pub(super) fn interpret(
 }
 
 /// A response without data: an empty result on the first request, a `bad_response` on a
-/// page the API linked to.
-fn no_data(url: &Url, code: u16, reached: Reached, what: String) -> Result<Page, ApiError> {
+/// page the API linked to. The empty result keeps what the body said besides (a count it
+/// announced is still checked against the nothing that arrived), but no link: there is no
+/// listing to continue.
+fn no_data(
+    url: &Url,
+    code: u16,
+    reached: Reached,
+    what: &str,
+    body: ParsedBody,
+) -> Result<Page, ApiError> {
     match reached {
         Reached::First => Ok(Page {
             url: url.clone(),
             http_status: code,
-            body: ParsedBody::default(),
+            body: ParsedBody {
+                content: Content::Empty,
+                next: NextLink::None,
+                ..body
+            },
         }),
         Reached::Link => Err(ApiError::BadResponse(format!(
             "{what} on a page the previous page linked to: the listing is incomplete"
@@ -168,6 +180,18 @@ mod tests {
                 "{status} {body}"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_first_page_keeps_the_count_it_announced() {
+        let page = read(
+            200,
+            r#"{"message":"Groups found: 999","data":[]}"#,
+            Reached::First,
+        );
+        let page = page.expect("an empty result");
+        assert_eq!(page.body.announced_count(), Some(999));
+        assert_eq!(page.body.next, NextLink::None);
     }
 
     #[test]
