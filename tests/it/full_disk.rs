@@ -6,14 +6,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
-use xtrakit_sync::domain::{RunStatus, Scope, Trigger};
-use xtrakit_sync::sync::{LockPolicy, RunReport, SyncAllOutcome, SyncRequest, Syncer};
+use xtrakit_sync::domain::RunStatus;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, tick};
 
 /// A tmpfs mounted on a temp directory; unmounted when dropped, even if the test panics.
 struct Tmpfs {
@@ -85,29 +82,6 @@ fn fill_leaving(filler: &Path, slack: u64) {
     let written = file.metadata().expect("filler size").len();
     file.set_len(written.saturating_sub(slack))
         .expect("filler shrinks");
-}
-
-/// One sync of the unfiltered scope through `syncer`, as one daemon tick does it.
-async fn tick(syncer: &Syncer) -> RunReport {
-    let request = SyncRequest {
-        trigger: Trigger::Schedule,
-        force_full: false,
-        full_due_since: None,
-        allow_mass_delete: false,
-    };
-    let outcome = syncer
-        .sync_all(
-            &[Scope::ALL],
-            request,
-            LockPolicy::Wait(Duration::from_secs(5)),
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("the sync runs");
-    match outcome {
-        SyncAllOutcome::Ran(mut reports) => reports.remove(0),
-        SyncAllOutcome::Skipped => panic!("skipped"),
-    }
 }
 
 #[tokio::test]

@@ -369,3 +369,26 @@ pub async fn synced_app_with_pending_change(groups: usize) -> TestApp {
     app.api.clear_requests();
     app
 }
+
+/// One sync of the unfiltered scope through `syncer`, as one daemon tick does it.
+pub async fn tick(syncer: &Syncer) -> RunReport {
+    let request = SyncRequest {
+        trigger: Trigger::Schedule,
+        force_full: false,
+        full_due_since: None,
+        allow_mass_delete: false,
+    };
+    let outcome = syncer
+        .sync_all(
+            &[Scope::ALL],
+            request,
+            LockPolicy::Wait(Duration::from_secs(5)),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("the sync runs");
+    match outcome {
+        SyncAllOutcome::Ran(mut reports) => reports.remove(0),
+        SyncAllOutcome::Skipped => panic!("skipped"),
+    }
+}

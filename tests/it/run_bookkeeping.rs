@@ -6,34 +6,10 @@ use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
-use tokio_util::sync::CancellationToken;
-use xtrakit_sync::domain::{RunStatus, Scope, Trigger};
-use xtrakit_sync::sync::{LockPolicy, RunReport, SyncAllOutcome, SyncRequest, Syncer};
+use xtrakit_sync::domain::RunStatus;
 
 use crate::fake_api::Fault;
-use crate::helpers::{assert_exit, spawn_app, wait_until};
-
-async fn tick(syncer: &Syncer) -> RunReport {
-    let request = SyncRequest {
-        trigger: Trigger::Schedule,
-        force_full: false,
-        full_due_since: None,
-        allow_mass_delete: false,
-    };
-    let outcome = syncer
-        .sync_all(
-            &[Scope::ALL],
-            request,
-            LockPolicy::Wait(Duration::from_secs(5)),
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("the sync runs");
-    match outcome {
-        SyncAllOutcome::Ran(mut reports) => reports.remove(0),
-        SyncAllOutcome::Skipped => panic!("skipped"),
-    }
-}
+use crate::helpers::{assert_exit, spawn_app, tick, wait_until};
 
 #[tokio::test]
 async fn a_run_end_blocked_by_an_analysts_lock_is_written_by_the_next_sync_with_its_true_reason() {
