@@ -7,11 +7,13 @@
 //! - [`domain`]: newtypes shared by every layer (API key, scope, watermark, run labels).
 //! - [`api`]: the HTTP client and the tolerant parsing of the API's responses.
 //! - [`store`]: the SQLite database: pool, migrations, upserts, run log, status queries.
+//! - [`startup`]: builds the client and the database a sync needs, for `--once` and the daemon.
 //! - [`sync`]: one sync run of one scope, and a sync of every scope under the lock.
 //! - [`lock`]: the cross-process lock that serialises syncs of one database.
-//! - [`outcome`]: how a run's result maps to exit codes and `sync_log` events.
+//! - [`outcome`]: how a run's result and a startup error map to the one [`outcome::Exit`] and
+//!   `sync_log` events.
 //! - [`daemon`]: scheduled ticks, signals and systemd notification.
-//! - [`telemetry`]: logging setup.
+//! - [`telemetry`]: logging setup, and the progress line log lines step around.
 
 pub mod api;
 pub mod cli;
@@ -20,6 +22,7 @@ pub mod daemon;
 pub mod domain;
 pub mod lock;
 pub mod outcome;
+pub mod startup;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -18,9 +18,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(cli::run(args));
+    let exit = runtime.block_on(cli::run(args)).unwrap_or_else(|e| {
+        eprintln!("xtrakit-sync: {e}");
+        e.exit()
+    });
     // A database thread still waiting on another process's lock must not keep the process
     // past its shutdown promise: whatever it had not committed, SQLite discards.
     runtime.shutdown_timeout(Duration::from_millis(500));
-    ExitCode::from(code)
+    ExitCode::from(exit)
 }

@@ -9,8 +9,9 @@ use reqwest::redirect::Policy;
 use reqwest::Url;
 use tracing::warn;
 
-use super::envelope::{NextLink, ParsedBody};
+use super::envelope::NextLink;
 use super::error::ApiError;
+use super::page::{Page, Reached};
 use super::redact::Redactor;
 use super::response::interpret;
 use crate::domain::{ApiKey, Scope};
@@ -31,24 +32,6 @@ pub struct ClientSettings {
     pub max_response_bytes: u64,
     /// The first backoff step; it doubles with each retry.
     pub retry_base_delay: Duration,
-}
-
-/// One response that carried data (or an empty result).
-#[derive(Debug)]
-pub struct Page {
-    pub url: Url,
-    /// What the server answered (a body status of 404 read as empty keeps the HTTP one).
-    pub http_status: u16,
-    pub body: ParsedBody,
-}
-
-/// How the request of a page came about, which decides what an answer without data means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reached {
-    /// The first request of a listing: no data is an empty result.
-    First,
-    /// A page a previous page linked to: the API announced more, so no data is a bad response.
-    Link,
 }
 
 /// A failed attempt that will be tried again; the sync logs each as a `retry` event.

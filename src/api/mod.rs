@@ -4,6 +4,7 @@
 pub mod client;
 pub mod envelope;
 mod error;
+mod page;
 pub mod record;
 mod redact;
 mod response;
@@ -11,9 +12,10 @@ pub mod timestamp;
 
 use chrono::NaiveDateTime;
 
-pub use client::{ApiClient, ClientSettings, Page, Reached, RetryNotice};
+pub use client::{ApiClient, ClientSettings, RetryNotice};
 pub use envelope::{parse_body, Content, Groups, NextLink, ParsedBody};
 pub use error::{failure_text, ApiError};
+pub use page::{Page, Reached};
 
 /// One customer group as the API sent it, typed; `raw_json` is the record's exact text,
 /// unknown fields included, so nothing the API said is lost.

@@ -3,9 +3,9 @@
 
 use reqwest::{StatusCode, Url};
 
-use super::client::{Page, Reached};
 use super::envelope::{parse_body, Content, NextLink, ParsedBody};
 use super::error::ApiError;
+use super::page::{Page, Reached};
 use super::redact::Redactor;
 
 /// Decides what a complete response means (SPEC section 2 and 5).

@@ -10,8 +10,9 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
-pub use super::flags::{CommonArgs, ConfigArgs, ScopeArgs, SyncArgs};
+pub use super::flags::{CommonArgs, ScopeArgs, SyncArgs};
 pub use super::state::{StateChange, StateCommand};
+pub use crate::config::ConfigArgs;
 
 const AFTER_HELP: &str = "\
 Environment (a flag wins over its variable, a variable over the config file):
@@ -150,7 +151,7 @@ impl Cli {
             Err(e) if e.exit_code() == 0 => e.exit(),
             Err(e) => {
                 eprintln!("{}", usage_error_line(&e));
-                std::process::exit(i32::from(crate::outcome::EXIT_CONFIG))
+                std::process::exit(i32::from(crate::outcome::Exit::Config.code()))
             }
         }
     }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::status::{database_error, open_existing};
 use crate::config::Settings;
-use crate::outcome::{EXIT_CONFIG, EXIT_DATABASE, EXIT_OK};
+use crate::outcome::Exit;
 use crate::store::{Change, RecentRun};
 
 #[derive(Serialize)]
@@ -14,7 +14,7 @@ struct RunChanges<'a> {
     changes: &'a [Change],
 }
 
-pub async fn show(settings: &Settings, run_id: i64, json: bool) -> u8 {
+pub async fn show(settings: &Settings, run_id: i64, json: bool) -> Exit {
     let store = match open_existing(settings, false).await {
         Ok(store) => store,
         Err(code) => return code,
@@ -29,7 +29,7 @@ pub async fn show(settings: &Settings, run_id: i64, json: bool) -> u8 {
             "xtrakit-sync: no run {run_id} in {} (status lists the runs)",
             settings.database.display()
         );
-        return EXIT_CONFIG;
+        return Exit::Config;
     };
     let changes = match store.changes_of_run(run_id).await {
         Ok(changes) => changes,
@@ -43,16 +43,16 @@ pub async fn show(settings: &Settings, run_id: i64, json: bool) -> u8 {
         }) {
             Ok(text) => {
                 println!("{text}");
-                EXIT_OK
+                Exit::Ok
             }
             Err(e) => {
                 eprintln!("xtrakit-sync: cannot encode the changes: {e}");
-                EXIT_DATABASE
+                Exit::Database
             }
         };
     }
     print!("{}", render(&run, &changes));
-    EXIT_OK
+    Exit::Ok
 }
 
 fn render(run: &RecentRun, changes: &[Change]) -> String {

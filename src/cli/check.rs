@@ -7,38 +7,27 @@
 use crate::api::ApiClient;
 use crate::config::{escape_controls, Settings};
 use crate::domain::Scope;
-use crate::outcome::{EXIT_CONFIG, EXIT_OK};
+use crate::outcome::Exit;
+use crate::startup::{client_settings, StartupError};
 
-use super::{client_settings, probe};
+use super::probe;
 
 /// Prints the report; exits 2 when no key can be found (a sync would fail the same way),
 /// else 0, or with `--probe` the verdict of the probe.
-pub async fn run(settings: &Settings, probe: bool) -> u8 {
+pub async fn run(settings: &Settings, probe: bool) -> Result<Exit, StartupError> {
     print!("{}", settings.render());
     for warning in &settings.warnings {
         println!("# warning: {}", escape_controls(warning));
     }
-    let key = match settings.require_key() {
-        Ok(key) => key,
-        Err(e) => {
-            eprintln!("xtrakit-sync: configuration error: {e}");
-            return EXIT_CONFIG;
-        }
-    };
-    let client = match ApiClient::new(client_settings(settings, key, 0)) {
-        Ok(client) => client,
-        Err(e) => {
-            eprintln!("xtrakit-sync: configuration error: {e}");
-            return EXIT_CONFIG;
-        }
-    };
+    let key = settings.require_key()?;
+    let client = ApiClient::new(client_settings(settings, key, 0))?;
     println!("# requests go to {}", client.endpoint());
     if !probe {
-        return EXIT_OK;
+        return Ok(Exit::Ok);
     }
     let scope = Scope::from_codes(&settings.business_codes)
         .into_iter()
         .next()
         .unwrap_or(Scope::ALL);
-    probe::run(&client, &scope).await
+    Ok(probe::run(&client, &scope).await)
 }

@@ -10,19 +10,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-/// Settings that may be given on the command line, merged. All optional with no clap
-/// defaults: an absent flag must fall through to the environment, the file, then the default.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ConfigArgs {
-    pub config: Option<PathBuf>,
-    pub db: Option<PathBuf>,
-    pub base_url: Option<String>,
-    pub api_key_file: Option<PathBuf>,
-    pub business_codes: Vec<i64>,
-    pub schedule: Option<String>,
-    pub full_sync_schedule: Option<String>,
-    pub log_format: Option<String>,
-}
+use crate::config::ConfigArgs;
 
 /// What every command takes.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Args)]
@@ -65,6 +53,7 @@ pub struct SyncArgs {
     pub full_sync_schedule: Option<String>,
 }
 
+/// The merge lives here, next to the flag groups it reads, so `config` knows nothing of clap.
 impl ConfigArgs {
     /// Adds the common flags; a flag already set (the subcommand's) wins.
     pub fn common(mut self, c: &CommonArgs) -> ConfigArgs {

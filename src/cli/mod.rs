@@ -4,15 +4,12 @@
 pub mod args;
 mod changes;
 mod check;
-mod database;
 mod flags;
 mod health;
 mod probe;
-pub(crate) mod progress;
 mod state;
 mod status;
 
-use std::path::Path;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -20,35 +17,31 @@ use tracing::{error, warn};
 
 use reqwest::Url;
 
-use crate::api::{ApiClient, ApiError, ClientSettings};
+use crate::api::ApiError;
 use crate::config::Settings;
-use crate::domain::{ApiKey, Scope, Trigger};
-use crate::outcome::{combined_exit_code, EXIT_CONFIG, EXIT_DATABASE, EXIT_INTERRUPTED, EXIT_OK};
-use crate::store::Store;
-use crate::sync::{LockPolicy, SyncAllOutcome, SyncOptions, SyncRequest, Syncer};
-use crate::{daemon, telemetry};
+use crate::daemon;
+use crate::domain::{Scope, Trigger};
+use crate::outcome::{AppError, Exit};
+use crate::startup::{build_syncer, open_store, StartupError};
+use crate::sync::{LockPolicy, RunReport, SyncAllOutcome, SyncRequest, Syncer};
+use crate::telemetry::{self, progress};
 use args::{Action, Cli};
 
-/// Runs the command the user asked for and returns the process exit code.
-pub async fn run(cli: Cli) -> u8 {
-    let settings = match Settings::load(&cli.config_args()) {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("xtrakit-sync: configuration error: {e}");
-            return EXIT_CONFIG;
-        }
-    };
+/// Runs the command the user asked for and returns how the process ends; an error that
+/// stopped the command before its work began is left to `main` to print.
+pub async fn run(cli: Cli) -> Result<Exit, AppError> {
+    let settings = Settings::load(&cli.config_args())?;
     telemetry::init(settings.log_format);
     let action = cli.action();
     if let Action::CheckConfig { probe } = action {
-        return check::run(&settings, probe).await;
+        return Ok(check::run(&settings, probe).await?);
     }
     for warning in &settings.warnings {
         warn!("{warning}");
     }
-    match action {
-        Action::CheckConfig { .. } => EXIT_OK,
-        Action::Migrate => migrate(&settings).await,
+    let exit = match action {
+        Action::CheckConfig { .. } => Exit::Ok,
+        Action::Migrate => migrate(&settings).await?,
         Action::Status {
             json,
             check,
@@ -67,33 +60,31 @@ pub async fn run(cli: Cli) -> u8 {
         Action::Once {
             full,
             allow_mass_delete,
-        } => once(&settings, full, allow_mass_delete).await,
-        Action::Daemon => daemon::run(&settings).await,
+        } => once(&settings, full, allow_mass_delete).await?,
+        Action::Daemon => daemon::run(&settings, build_syncer(&settings).await?).await,
         Action::State { json, change } => state::run(&settings, json, change).await,
         Action::Changes { run, json } => changes::show(&settings, run, json).await,
-    }
+    };
+    Ok(exit)
 }
 
 /// Creates or upgrades the database, and says which it was.
-async fn migrate(settings: &Settings) -> u8 {
+async fn migrate(settings: &Settings) -> Result<Exit, StartupError> {
     let existed = settings.database.exists();
-    match open_store(&settings.database).await {
-        Ok(store) => {
-            let done = if existed { "is up to date" } else { "created" };
-            println!("database {} {done}", settings.database.display());
-            store.close().await;
-            EXIT_OK
-        }
-        Err(code) => code,
-    }
+    let store = open_store(&settings.database).await?;
+    let done = if existed { "is up to date" } else { "created" };
+    println!("database {} {done}", settings.database.display());
+    store.close().await;
+    Ok(Exit::Ok)
 }
 
 /// `--once`: one sync of every scope; Ctrl-C or SIGTERM marks the run `interrupted`.
-async fn once(settings: &Settings, full: bool, allow_mass_delete: bool) -> u8 {
-    let mut syncer = match build_syncer(settings).await {
-        Ok(syncer) => syncer,
-        Err(code) => return code,
-    };
+async fn once(
+    settings: &Settings,
+    full: bool,
+    allow_mass_delete: bool,
+) -> Result<Exit, StartupError> {
+    let mut syncer = build_syncer(settings).await?;
     let line = progress::wanted(settings.log_format).then(|| {
         let (line, sender) = progress::ProgressLine::start();
         syncer.progress = Some(sender);
@@ -122,14 +113,14 @@ async fn once(settings: &Settings, full: bool, allow_mass_delete: bool) -> u8 {
                 "the interrupted sync did not stop in time; the next sync's crash recovery \
                  marks its run interrupted"
             );
-            EXIT_INTERRUPTED
+            Exit::Interrupted
         }
     };
     if let Some(line) = line {
         line.finish();
     }
     syncer.store.close_within(CLOSE_GRACE).await;
-    code
+    Ok(code)
 }
 
 /// How long an interrupted `--once` waits for its run to record the interruption: its
@@ -146,75 +137,24 @@ async fn stop_deadline(cancel: &CancellationToken) {
 }
 
 /// One sync of every scope, reduced to an exit code.
-pub async fn run_sync(
+async fn run_sync(
     syncer: &Syncer,
     scopes: &[Scope],
     request: SyncRequest,
     policy: LockPolicy,
     cancel: &CancellationToken,
-) -> u8 {
+) -> Exit {
     match syncer.sync_all(scopes, request, policy, cancel).await {
-        Ok(SyncAllOutcome::Ran(reports)) => combined_exit_code(reports.iter().map(|r| r.exit_code)),
-        Ok(SyncAllOutcome::Skipped) => EXIT_OK,
+        Ok(SyncAllOutcome::Ran(reports)) => Exit::gravest(reports.iter().map(RunReport::exit)),
+        Ok(SyncAllOutcome::Skipped) => Exit::Ok,
         Err(e) => {
             error!("{e}");
-            crate::outcome::judge(&Err(e)).exit_code
+            crate::outcome::judge(&Err(e)).exit
         }
-    }
-}
-
-/// The store and the client a sync needs, or the exit code of what is missing.
-pub async fn build_syncer(settings: &Settings) -> Result<Syncer, u8> {
-    let key = settings.require_key().map_err(|e| {
-        eprintln!("xtrakit-sync: configuration error: {e}");
-        EXIT_CONFIG
-    })?;
-    let client =
-        ApiClient::new(client_settings(settings, key, settings.max_retries)).map_err(|e| {
-            eprintln!("xtrakit-sync: configuration error: {e}");
-            EXIT_CONFIG
-        })?;
-    let store = open_store(&settings.database).await?;
-    Ok(Syncer {
-        store,
-        client,
-        options: SyncOptions {
-            lookback_days: settings.lookback_days,
-            max_pages: settings.max_pages,
-            history: settings.history,
-            delete_guard_fraction: settings.delete_guard_fraction,
-        },
-        database: settings.database.clone(),
-        progress: None,
-    })
-}
-
-/// The HTTP client's settings; the probe asks for no retries.
-fn client_settings(settings: &Settings, key: &ApiKey, max_retries: u32) -> ClientSettings {
-    ClientSettings {
-        base_url: settings.base_url.clone(),
-        key: key.clone(),
-        request_timeout: settings.request_timeout,
-        max_retries,
-        max_response_bytes: settings.max_response_bytes,
-        retry_base_delay: settings.retry_base_delay,
     }
 }
 
 /// A failed request as one line: the error, the URL, and for a 404 a hint at `base_url`.
 pub(crate) fn failure_line(error: &ApiError, url: &Url) -> String {
     crate::api::failure_text(error, error.http_status(), Some(url.as_str()))
-}
-
-/// Opens the database, or says once, in words, why it cannot be (exit 4). A path problem
-/// the file system shows is reported before SQLite is asked.
-async fn open_store(path: &Path) -> Result<Store, u8> {
-    if let Some(problem) = database::diagnose(path, true) {
-        eprintln!("xtrakit-sync: {problem}");
-        return Err(EXIT_DATABASE);
-    }
-    Store::open(path).await.map_err(|e| {
-        eprintln!("xtrakit-sync: {}", database::explain(path, &e, true));
-        EXIT_DATABASE
-    })
 }

@@ -9,11 +9,11 @@ use reqwest::Url;
 
 use crate::api::{ApiClient, ApiError, Content, NextLink, Page, Reached};
 use crate::domain::{format_millis, Scope};
-use crate::outcome::{EXIT_AUTH, EXIT_OK, EXIT_SYNC_FAILED};
+use crate::outcome::Exit;
 
 /// Makes the request (no retry: the probe reports what one request meets) and prints the
 /// findings; exits 0 when a sync would start fine, 3 when the key is rejected, else 1.
-pub async fn run(client: &ApiClient, scope: &Scope) -> u8 {
+pub async fn run(client: &ApiClient, scope: &Scope) -> Exit {
     let url = client.first_page(scope, None);
     println!("# probe: GET {url}");
     let started = Instant::now();
@@ -38,7 +38,7 @@ fn tls_line(url: &Url) {
     }
 }
 
-fn report_page(page: &Page, took: &str) -> u8 {
+fn report_page(page: &Page, took: &str) -> Exit {
     line(
         "reachable:",
         &format!("yes, HTTP {} in {took}", page.http_status),
@@ -56,22 +56,22 @@ fn report_page(page: &Page, took: &str) -> u8 {
                 groups.received
             );
             line("response:", &text);
-            EXIT_OK
+            Exit::Ok
         }
         Content::Empty => {
             line("response:", "recognised, no records (an empty result)");
-            EXIT_OK
+            Exit::Ok
         }
         Content::Unrecognised(why) => {
             line("response:", &format!("not understood: {why}"));
-            EXIT_SYNC_FAILED
+            Exit::SyncFailed
         }
     };
     if let Some(message) = &page.body.message {
         line("message:", &crate::config::escape_controls(message));
     }
     line("pagination:", pagination(&page.body.next));
-    if code != EXIT_OK {
+    if code != Exit::Ok {
         eprintln!(
             "xtrakit-sync: probe: the response is not one a sync can read; GET {}",
             page.url
@@ -88,13 +88,13 @@ fn pagination(next: &NextLink) -> &'static str {
     }
 }
 
-fn report_error(url: &Url, error: &ApiError, took: &str) -> u8 {
+fn report_error(url: &Url, error: &ApiError, took: &str) -> Exit {
     let code = match error {
         ApiError::Auth { status, .. } => {
             line("reachable:", &format!("yes, HTTP {status} in {took}"));
             tls_line(url);
             line("key:", &format!("rejected: {error}"));
-            EXIT_AUTH
+            Exit::Auth
         }
         ApiError::Network(text) if is_tls_failure(text) => {
             line(
@@ -103,18 +103,18 @@ fn report_error(url: &Url, error: &ApiError, took: &str) -> u8 {
             );
             line("tls:", &format!("failed: {error}"));
             line("key:", "not checked (no answer)");
-            EXIT_SYNC_FAILED
+            Exit::SyncFailed
         }
         ApiError::Network(_) => {
             line("reachable:", &format!("no: {error}"));
             line("key:", "not checked (no answer)");
-            EXIT_SYNC_FAILED
+            Exit::SyncFailed
         }
         _ => {
             line("reachable:", &format!("yes, but: {error}"));
             tls_line(url);
             line("key:", "not rejected, but the request failed");
-            EXIT_SYNC_FAILED
+            Exit::SyncFailed
         }
     };
     eprintln!("xtrakit-sync: {}", super::failure_line(error, url));

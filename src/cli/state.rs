@@ -13,7 +13,7 @@ use super::args::CommonArgs;
 use super::status::{database_error, one_line, open_existing};
 use crate::config::Settings;
 use crate::domain::{format_timestamp, Scope, TIMESTAMP_FORMAT};
-use crate::outcome::{EXIT_CONFIG, EXIT_DATABASE, EXIT_OK};
+use crate::outcome::Exit;
 use crate::store::{Level, LogEvent, RecentRun, ScopeStatus};
 
 /// How many runs `state` shows per scope.
@@ -100,7 +100,7 @@ struct ScopeView<'a> {
 }
 
 /// `state`, `state reset` or `state set-watermark`.
-pub async fn run(settings: &Settings, json: bool, change: Option<StateChange>) -> u8 {
+pub async fn run(settings: &Settings, json: bool, change: Option<StateChange>) -> Exit {
     match change {
         None => show(settings, json).await,
         Some(StateChange::Reset(scope)) => change_watermark(settings, scope, None).await,
@@ -110,7 +110,7 @@ pub async fn run(settings: &Settings, json: bool, change: Option<StateChange>) -
     }
 }
 
-async fn show(settings: &Settings, json: bool) -> u8 {
+async fn show(settings: &Settings, json: bool) -> Exit {
     let store = match open_existing(settings, false).await {
         Ok(store) => store,
         Err(code) => return code,
@@ -137,18 +137,18 @@ async fn show(settings: &Settings, json: bool) -> u8 {
     for view in &views {
         print_scope(view);
     }
-    EXIT_OK
+    Exit::Ok
 }
 
-fn print_json<T: Serialize>(value: &T) -> u8 {
+fn print_json<T: Serialize>(value: &T) -> Exit {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
             println!("{text}");
-            EXIT_OK
+            Exit::Ok
         }
         Err(e) => {
             eprintln!("xtrakit-sync: cannot encode the output: {e}");
-            EXIT_DATABASE
+            Exit::Database
         }
     }
 }
@@ -173,7 +173,7 @@ fn print_scope(view: &ScopeView<'_>) {
 }
 
 /// Sets or clears one scope's watermark under the sync lock, logged as an event.
-async fn change_watermark(settings: &Settings, scope: Scope, to: Option<NaiveDateTime>) -> u8 {
+async fn change_watermark(settings: &Settings, scope: Scope, to: Option<NaiveDateTime>) -> Exit {
     let lock = match crate::lock::try_acquire(&settings.database) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
@@ -182,11 +182,11 @@ async fn change_watermark(settings: &Settings, scope: Scope, to: Option<NaiveDat
                 "xtrakit-sync: a sync holds {}; nothing changed, try again when it has finished",
                 path.display()
             );
-            return EXIT_DATABASE;
+            return Exit::Database;
         }
         Err(e) => {
             eprintln!("xtrakit-sync: {e}");
-            return EXIT_DATABASE;
+            return Exit::Database;
         }
     };
     let store = match open_existing(settings, true).await {
@@ -207,13 +207,13 @@ async fn change_watermark(settings: &Settings, scope: Scope, to: Option<NaiveDat
                 }
                 Some(at) => println!("scope {scope}: watermark set to {at} (was {was})"),
             }
-            EXIT_OK
+            Exit::Ok
         }
         Ok(None) => {
             eprintln!(
                 "xtrakit-sync: scope {scope} has no state yet (it never ran); nothing changed"
             );
-            EXIT_CONFIG
+            Exit::Config
         }
         Err(e) => database_error(settings, &e, true),
     }

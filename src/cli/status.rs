@@ -10,12 +10,12 @@ use serde::Serialize;
 use super::health::{self, Health};
 use crate::config::{Settings, Source};
 use crate::domain::{now_utc, Scope};
-use crate::outcome::{EXIT_DATABASE, EXIT_OK};
+use crate::outcome::Exit;
 use crate::store::{RecentRun, StatusReport, Store, StoreError};
 
 /// `status --check` when a scope is stale or never succeeded: the code of a failed sync,
 /// which is what it amounts to.
-pub const EXIT_UNHEALTHY: u8 = crate::outcome::EXIT_SYNC_FAILED;
+pub const EXIT_UNHEALTHY: Exit = Exit::SyncFailed;
 
 /// What `status` was asked for.
 #[derive(Clone, Copy, Debug)]
@@ -34,7 +34,7 @@ struct JsonStatus<'a> {
     health: &'a Health,
 }
 
-pub async fn show(settings: &Settings, ask: Ask) -> u8 {
+pub async fn show(settings: &Settings, ask: Ask) -> Exit {
     let report = match read(settings).await {
         Ok(report) => report,
         Err(code) => return code,
@@ -48,7 +48,7 @@ pub async fn show(settings: &Settings, ask: Ask) -> u8 {
     let verdict = if ask.check && !health.healthy {
         EXIT_UNHEALTHY
     } else {
-        EXIT_OK
+        Exit::Ok
     };
     if ask.json {
         let json = JsonStatus {
@@ -59,7 +59,7 @@ pub async fn show(settings: &Settings, ask: Ask) -> u8 {
             Ok(text) => println!("{text}"),
             Err(e) => {
                 eprintln!("xtrakit-sync: cannot encode the status: {e}");
-                return EXIT_DATABASE;
+                return Exit::Database;
             }
         }
     } else if ask.check {
@@ -84,7 +84,7 @@ fn expected_scopes(settings: &Settings) -> Vec<String> {
 }
 
 /// The report, or the exit code of why the database cannot give one (said once).
-async fn read(settings: &Settings) -> Result<StatusReport, u8> {
+async fn read(settings: &Settings) -> Result<StatusReport, Exit> {
     let store = open_existing(settings, false).await?;
     let report = store.status().await;
     store.close().await;
@@ -93,18 +93,18 @@ async fn read(settings: &Settings) -> Result<StatusReport, u8> {
 
 /// Opens a database that must already exist: read-only to look (any member of the
 /// service's group may), read-write to change it. A problem is said once (exit 4).
-pub(super) async fn open_existing(settings: &Settings, write: bool) -> Result<Store, u8> {
+pub(super) async fn open_existing(settings: &Settings, write: bool) -> Result<Store, Exit> {
     let path = &settings.database;
-    if let Some(problem) = super::database::diagnose(path, write) {
+    if let Some(problem) = crate::startup::database::diagnose(path, write) {
         eprintln!("xtrakit-sync: {problem}");
-        return Err(EXIT_DATABASE);
+        return Err(Exit::Database);
     }
     if !path.exists() {
         eprintln!(
             "xtrakit-sync: no database at {} yet (run `xtrakit-sync migrate` or a sync first)",
             path.display()
         );
-        return Err(EXIT_DATABASE);
+        return Err(Exit::Database);
     }
     let store = if write {
         Store::open(path).await
@@ -115,10 +115,10 @@ pub(super) async fn open_existing(settings: &Settings, write: bool) -> Result<St
 }
 
 /// Says once what is wrong with the database; returns the exit code.
-pub(super) fn database_error(settings: &Settings, e: &StoreError, write: bool) -> u8 {
-    let text = super::database::explain(&settings.database, e, write);
+pub(super) fn database_error(settings: &Settings, e: &StoreError, write: bool) -> Exit {
+    let text = crate::startup::database::explain(&settings.database, e, write);
     eprintln!("xtrakit-sync: {text}");
-    EXIT_DATABASE
+    Exit::Database
 }
 
 fn render(report: &StatusReport) -> String {

@@ -5,6 +5,7 @@
 //! ([`Settings::resolve`]), so tests never read or mutate the real process environment.
 //! Every setting remembers where it came from, because `check-config` must say so.
 
+mod args;
 mod base_url;
 pub mod bounds;
 mod file;
@@ -23,9 +24,9 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::cli::args::ConfigArgs;
 use crate::domain::ApiKey;
 
+pub use args::ConfigArgs;
 pub use schedule::CronSchedule;
 
 /// The credential name the systemd units give the key (`LoadCredential=xtrakit-api-key:…`).
@@ -36,8 +37,6 @@ pub const CREDENTIAL_NAME: &str = "xtrakit-api-key";
 /// one line whatever the input held (see [`escape_controls`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}", escape_controls(.0))]
-    Invalid(String),
     /// The TOML file could not be read or parsed (unknown keys included).
     #[error(
         "config file {}: {}",

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::bounds::{self, Bound};
 use super::file::{self, FileConfig};
 use super::key::{self, KeyCandidates};
+use super::ConfigArgs;
 use super::{base_url, ConfigError, CronSchedule, LogFormat, Settings, Source};
-use crate::cli::args::ConfigArgs;
 
 /// SPEC section 3 defaults.
 const DEFAULT_DATABASE: &str = "xtrakit.db";

@@ -261,7 +261,7 @@ fn assert_sound(result: Result<Settings, ConfigError>) -> Result<(), TestCaseErr
 
 fn load_file(path: &Path, text: &str) -> Result<(), TestCaseError> {
     std::fs::write(path, text).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let args = crate::cli::args::ConfigArgs {
+    let args = crate::config::ConfigArgs {
         config: Some(path.to_owned()),
         ..Default::default()
     };
@@ -292,7 +292,7 @@ proptest! {
         vars in prop::collection::vec((env_name(), odd_string()), 0..8),
     ) {
         let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let args = crate::cli::args::ConfigArgs::default();
+        let args = crate::config::ConfigArgs::default();
         assert_sound(Settings::resolve(&args, &env_of(&pairs)))?;
     }
 

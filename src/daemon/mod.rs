@@ -17,10 +17,9 @@ use tracing::{error, info, instrument, warn};
 
 pub use signals::cancel_on_signal;
 
-use crate::cli::build_syncer;
 use crate::config::{CronSchedule, Settings};
 use crate::domain::{now_utc, Scope, Trigger};
-use crate::outcome::{EXIT_CONFIG, EXIT_OK};
+use crate::outcome::Exit;
 use crate::store::{Level, LogEvent};
 use crate::sync::{LockPolicy, SyncRequest, Syncer};
 
@@ -49,12 +48,8 @@ struct Daemon {
     cancel: CancellationToken,
 }
 
-/// Runs until SIGTERM or SIGINT; returns the exit code.
-pub async fn run(settings: &Settings) -> u8 {
-    let syncer = match build_syncer(settings).await {
-        Ok(syncer) => syncer,
-        Err(code) => return code,
-    };
+/// Runs until SIGTERM or SIGINT with the syncer `startup` built; returns how it ended.
+pub async fn run(settings: &Settings, syncer: Syncer) -> Exit {
     let daemon = Arc::new(Daemon {
         syncer,
         scopes: Scope::from_codes(&settings.business_codes),
@@ -68,7 +63,7 @@ pub async fn run(settings: &Settings) -> u8 {
         Ok(s) => s,
         Err(e) => {
             error!("cannot start the scheduler: {e}");
-            return EXIT_CONFIG;
+            return Exit::Config;
         }
     };
     notify::ready();
@@ -80,7 +75,7 @@ pub async fn run(settings: &Settings) -> u8 {
     notify::stopping();
     stop(&daemon, &mut scheduler).await;
     info!("daemon stopped");
-    EXIT_OK
+    Exit::Ok
 }
 
 /// Stops within SPEC's 10 s whatever the database does: every wait here is bounded, and

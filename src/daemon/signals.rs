@@ -4,7 +4,7 @@
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use crate::outcome::EXIT_INTERRUPTED;
+use crate::outcome::Exit;
 
 /// Cancels the token on the first SIGINT or SIGTERM. The handlers are installed before this
 /// returns (not later, in the spawned task), so a signal that arrives right after, say just
@@ -24,8 +24,8 @@ pub fn cancel_on_signal() -> CancellationToken {
             "second signal received: exiting at once; the next sync's crash recovery marks \
              the run in flight interrupted"
         );
-        crate::cli::progress::erase();
-        std::process::exit(i32::from(EXIT_INTERRUPTED));
+        crate::telemetry::progress::erase();
+        std::process::exit(i32::from(Exit::Interrupted.code()));
     });
     token
 }

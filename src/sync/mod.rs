@@ -20,7 +20,7 @@ use reqwest::Url;
 use crate::api::ApiClient;
 use crate::domain::{now_utc, Mode, RunStatus, Scope, Trigger, Watermark};
 use crate::lock::{self, SyncLock};
-use crate::outcome::{judge, SyncError};
+use crate::outcome::{judge, Exit, SyncError};
 use crate::store::{LogEvent, RunEnd, RunStart, Store, StoreError};
 
 pub use progress::{Progress, ProgressSender};
@@ -63,9 +63,18 @@ pub struct RunReport {
     pub run_id: Option<i64>,
     pub mode: Mode,
     pub status: RunStatus,
+    /// [`Exit::code`] of the run, numeric because that is what scripts and tests compare.
     pub exit_code: u8,
     pub error: Option<String>,
     pub tally: RunTally,
+}
+
+impl RunReport {
+    /// How this run alone would end the process. Every report is built from an [`Exit`],
+    /// so the fallback is never taken; it fails the run rather than hiding it.
+    pub fn exit(&self) -> Exit {
+        Exit::try_from(self.exit_code).unwrap_or(Exit::SyncFailed)
+    }
 }
 
 /// How a sync of every scope ended.
@@ -253,7 +262,7 @@ impl Syncer {
                 error!(error = %log_err, "could not log the failure");
             }
         }
-        let mut exit_code = verdict.exit_code;
+        let mut exit_code = verdict.exit.code();
         if let Err(e) = self.store.finish_run(run_id, &start.scope, &end).await {
             if cancel_requested(&result) {
                 error!(
@@ -263,7 +272,7 @@ impl Syncer {
                 );
             } else {
                 error!(error = %e, "could not record the end of the run; the next sync will");
-                exit_code = judge(&Err(e.into())).exit_code;
+                exit_code = judge(&Err(e.into())).exit.code();
             }
         }
         log_end(run_id, &tally, &end, url.as_ref());
@@ -287,7 +296,7 @@ impl Syncer {
             run_id: None,
             mode,
             status: verdict.status,
-            exit_code: verdict.exit_code,
+            exit_code: verdict.exit.code(),
             error: Some(message),
             tally: RunTally::default(),
         }
