@@ -28,6 +28,8 @@
 //! `full`) is the median of the ratios within each run, so a disturbance of a shared machine
 //! counts once. `rows written` counts the `customer_groups` rows the scenario changed (those
 //! whose `last_changed_at` moved) and the history rows it added; a `noop` must write none.
+// A benchmark exports nothing: `pub` here only shares items between its modules.
+#![allow(unreachable_pub)]
 
 #[path = "../tests/support/fake_api/mod.rs"]
 mod fake_api;

@@ -3,7 +3,7 @@
 /// The number of cases a property test runs: `ci` unless `PROPTEST_CASES` asks for another
 /// number. proptest reads that variable only when a test keeps its default count, and every
 /// test here sets a count small enough for CI, so the override is restored by hand.
-pub fn proptest_cases(ci: u32) -> u32 {
+pub(crate) fn proptest_cases(ci: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|raw| raw.trim().parse().ok())

@@ -119,6 +119,8 @@ pub(crate) fn own_peak_kib() -> u64 {
 }
 
 /// Reaps the child and returns its exit code (or 128 + signal) and its peak RSS in KiB.
+// Allowed: peak RSS of a child needs wait4, which std does not wrap.
+#[allow(unsafe_code)]
 pub(crate) fn wait_with_rusage(pid: libc::pid_t) -> (i32, u64) {
     let mut status: c_int = 0;
     // SAFETY: an all-zero rusage is a valid value of that plain C struct.

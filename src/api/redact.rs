@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use crate::domain::ApiKey;
 
 /// What an echoed key is replaced with: plain ASCII, so a JSON string around it stays valid.
-pub const REDACTED: &str = "[redacted]";
+pub(super) const REDACTED: &str = "[redacted]";
 /// The shortest run of the key's characters a short text may not hold (the whole key when
 /// the key is shorter).
 const WINDOW: usize = 10;
@@ -28,7 +28,7 @@ const WINDOW: usize = 10;
 const TAIL: usize = 4;
 
 /// Blanks the key out of upstream text; built once per client from the key.
-pub struct Redactor {
+pub(super) struct Redactor {
     key: Vec<char>,
     /// The key as sent, searched for as a whole (SIMD-fast).
     sent: memchr::memmem::Finder<'static>,
@@ -48,7 +48,7 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
-    pub fn new(key: &ApiKey) -> Redactor {
+    pub(super) fn new(key: &ApiKey) -> Redactor {
         let sent = key.expose();
         Redactor {
             key: sent.chars().collect(),
@@ -60,7 +60,7 @@ impl Redactor {
 
     /// `body` with every full echo of the key replaced by [`REDACTED`]. Borrowed unchanged
     /// (no copy) when the key is not there, which is the common case.
-    pub fn clean_body<'a>(&self, body: &'a [u8]) -> Cow<'a, [u8]> {
+    pub(super) fn clean_body<'a>(&self, body: &'a [u8]) -> Cow<'a, [u8]> {
         if self.key.is_empty() {
             return Cow::Borrowed(body);
         }
@@ -119,7 +119,7 @@ impl Redactor {
 
     /// `text` without the key, any [`WINDOW`]-character fragment of it in any form, or a
     /// trailing start of it: for the short texts a user reads.
-    pub fn clean_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    pub(super) fn clean_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let bytes = text.as_bytes();
         let mut spans: Vec<(usize, usize)> = Vec::new();
         let mut resume = 0;

@@ -14,7 +14,7 @@ struct RunChanges<'a> {
     changes: &'a [Change],
 }
 
-pub async fn show(settings: &Settings, run_id: i64, json: bool) -> Exit {
+pub(super) async fn show(settings: &Settings, run_id: i64, json: bool) -> Exit {
     let store = match open_existing(settings, false).await {
         Ok(store) => store,
         Err(code) => return code,

@@ -14,7 +14,7 @@ use super::probe;
 
 /// Prints the report; exits 2 when no key can be found (a sync would fail the same way),
 /// else 0, or with `--probe` the verdict of the probe.
-pub async fn run(settings: &Settings, probe: bool) -> Result<Exit, StartupError> {
+pub(super) async fn run(settings: &Settings, probe: bool) -> Result<Exit, StartupError> {
     print!("{}", settings.render());
     for warning in &settings.warnings {
         println!("# warning: {}", escape_controls(warning));

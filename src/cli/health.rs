@@ -11,13 +11,13 @@ use crate::domain::TIMESTAMP_FORMAT;
 use crate::store::ScopeStatus;
 
 /// `--max-age` when not given: eight missed 15-minute ticks.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
+pub(super) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
 /// The longest `--max-age` accepted: a year.
 const MAX_MAX_AGE_SECS: u64 = 366 * 86_400;
 
 /// One scope's verdict.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct ScopeHealth {
+pub(super) struct ScopeHealth {
     pub scope: String,
     pub healthy: bool,
     pub last_success_at: Option<String>,
@@ -29,7 +29,7 @@ pub struct ScopeHealth {
 
 /// The verdict over every scope judged.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Health {
+pub(super) struct Health {
     pub healthy: bool,
     pub max_age_secs: u64,
     /// The one line `status --check` prints.
@@ -38,7 +38,7 @@ pub struct Health {
 }
 
 /// Reads `--max-age`: a whole number with a unit, `s`, `m`, `h` or `d` (`90m`, `2h`, `1d`).
-pub fn parse_max_age(raw: &str) -> Result<Duration, String> {
+pub(super) fn parse_max_age(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (digits, unit) = raw.split_at(split);
@@ -60,7 +60,7 @@ pub fn parse_max_age(raw: &str) -> Result<Duration, String> {
 
 /// Judges `scopes` (their names and state) at `now`. `expected` are scope names that must
 /// be there even if they never ran (the configured ones).
-pub fn judge(
+pub(super) fn judge(
     scopes: &[ScopeStatus],
     expected: &[String],
     max_age: Duration,

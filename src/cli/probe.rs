@@ -13,7 +13,7 @@ use crate::outcome::Exit;
 
 /// Makes the request (no retry: the probe reports what one request meets) and prints the
 /// findings; exits 0 when a sync would start fine, 3 when the key is rejected, else 1.
-pub async fn run(client: &ApiClient, scope: &Scope) -> Exit {
+pub(super) async fn run(client: &ApiClient, scope: &Scope) -> Exit {
     let url = client.first_page(scope, None);
     println!("# probe: GET {url}");
     let started = Instant::now();

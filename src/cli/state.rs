@@ -100,7 +100,7 @@ struct ScopeView<'a> {
 }
 
 /// `state`, `state reset` or `state set-watermark`.
-pub async fn run(settings: &Settings, json: bool, change: Option<StateChange>) -> Exit {
+pub(super) async fn run(settings: &Settings, json: bool, change: Option<StateChange>) -> Exit {
     match change {
         None => show(settings, json).await,
         Some(StateChange::Reset(scope)) => change_watermark(settings, scope, None).await,

@@ -15,11 +15,11 @@ use crate::store::{RecentRun, StatusReport, Store, StoreError};
 
 /// `status --check` when a scope is stale or never succeeded: the code of a failed sync,
 /// which is what it amounts to.
-pub const EXIT_UNHEALTHY: Exit = Exit::SyncFailed;
+pub(super) const EXIT_UNHEALTHY: Exit = Exit::SyncFailed;
 
 /// What `status` was asked for.
 #[derive(Clone, Copy, Debug)]
-pub struct Ask {
+pub(super) struct Ask {
     pub json: bool,
     /// Exit 1 when the health verdict is not ok.
     pub check: bool,
@@ -34,7 +34,7 @@ struct JsonStatus<'a> {
     health: &'a Health,
 }
 
-pub async fn show(settings: &Settings, ask: Ask) -> Exit {
+pub(super) async fn show(settings: &Settings, ask: Ask) -> Exit {
     let report = match read(settings).await {
         Ok(report) => report,
         Err(code) => return code,

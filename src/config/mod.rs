@@ -237,7 +237,7 @@ pub(crate) mod test_env {
     use std::collections::HashMap;
 
     /// A fake environment holding exactly these variables.
-    pub fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    pub(crate) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -4,14 +4,14 @@
 use sd_notify::NotifyState;
 use tracing::debug;
 
-pub fn ready() {
+pub(super) fn ready() {
     send(&[
         NotifyState::Ready,
         NotifyState::Status("syncing on schedule"),
     ]);
 }
 
-pub fn stopping() {
+pub(super) fn stopping() {
     send(&[NotifyState::Stopping]);
 }
 

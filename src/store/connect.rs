@@ -97,6 +97,8 @@ pub(super) fn side_pool(path: &Path) -> SqlitePool {
 /// and sqlx still counts the transaction as open, so every later `BEGIN` on that connection
 /// would fail until the connection's lifetime ran out (30 minutes). Returning `false`
 /// makes the pool close it and open a fresh one.
+// Allowed for its one unsafe block: sqlx cannot ask SQLite whether a transaction is open.
+#[allow(unsafe_code)]
 async fn known_state(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
     let sqlx_open = conn.is_in_transaction();
     let sqlite_open = {
@@ -115,6 +117,9 @@ async fn known_state(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
 /// Keeps `-wal` and `-shm` when the last connection closes. Analysts read the database with
 /// read-only access to a directory they cannot write; without these files SQLite would have
 /// to create them, and their reads would fail whenever the daemon is idle or stopped.
+// Allowed for its one unsafe block: PERSIST_WAL is a file control, which neither sqlx nor a
+// pragma can set.
+#[allow(unsafe_code)]
 async fn keep_wal_files(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     use libsqlite3_sys::{sqlite3_file_control, SQLITE_FCNTL_PERSIST_WAL, SQLITE_OK};
     let mut handle = conn.lock_handle().await?;

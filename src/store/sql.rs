@@ -7,15 +7,15 @@
 
 /// Rows per multi-row statement: ~100 rows amortise statement overhead (≈3× faster than
 /// one row per statement) while staying far below SQLite's parameter limit.
-pub const ROWS_PER_STATEMENT: usize = 100;
+pub(super) const ROWS_PER_STATEMENT: usize = 100;
 
 /// Records compared per diff statement (two parameters each).
-pub const RECORDS_PER_DIFF: usize = 500;
+pub(super) const RECORDS_PER_DIFF: usize = 500;
 
 /// How `total` rows are split into statements of at most `max` rows: as many full statements
 /// as fit, then the remainder as descending powers of two. Whatever the totals, one kind of
 /// statement then has at most `1 + log2(max)` distinct texts.
-pub fn statement_sizes(total: usize, max: usize) -> impl Iterator<Item = usize> {
+pub(super) fn statement_sizes(total: usize, max: usize) -> impl Iterator<Item = usize> {
     let full = total / max.max(1);
     let rest = total - full * max.max(1);
     let powers = (0..usize::BITS)
@@ -26,13 +26,13 @@ pub fn statement_sizes(total: usize, max: usize) -> impl Iterator<Item = usize> 
 }
 
 /// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` columns.
-pub fn values_placeholders(rows: usize, columns: usize) -> String {
+pub(super) fn values_placeholders(rows: usize, columns: usize) -> String {
     let row = format!("({})", vec!["?"; columns].join(", "));
     vec![row; rows].join(", ")
 }
 
 /// `?, ?, ?` for an `IN (...)` list.
-pub fn list_placeholders(n: usize) -> String {
+pub(super) fn list_placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
@@ -43,7 +43,7 @@ const GROUP_COLUMNS: &str = "id, business_code, group_name, group_description, c
 /// default `ABORT`: a failed statement fails the whole page transaction anyway, and a
 /// multi-row insert that cannot abort half-way needs no statement journal, which would
 /// otherwise copy every index page the statement touches.
-pub fn insert_groups(rows: usize) -> String {
+pub(super) fn insert_groups(rows: usize) -> String {
     format!(
         "INSERT OR FAIL INTO customer_groups ({GROUP_COLUMNS}) VALUES {}",
         values_placeholders(rows, 10)
@@ -52,7 +52,7 @@ pub fn insert_groups(rows: usize) -> String {
 
 /// Overwrite changed or deleted groups; `first_seen_at` is kept. The `WHERE` makes a row that
 /// is already identical (and live) cost no write, whatever the caller believed.
-pub fn upsert_groups(rows: usize) -> String {
+pub(super) fn upsert_groups(rows: usize) -> String {
     format!(
         "INSERT INTO customer_groups ({GROUP_COLUMNS}) \
          VALUES {} \
@@ -67,7 +67,7 @@ pub fn upsert_groups(rows: usize) -> String {
     )
 }
 
-pub fn insert_history(rows: usize) -> String {
+pub(super) fn insert_history(rows: usize) -> String {
     format!(
         "INSERT INTO customer_group_history \
          (group_id, sync_run_id, change, recorded_at, updated_at, raw_json) VALUES {}",
@@ -77,14 +77,14 @@ pub fn insert_history(rows: usize) -> String {
 
 /// Which `(event, detail)` pairs `sync_log` already holds; the `(event, at)` index narrows
 /// the search to the event's rows.
-pub fn logged_details(pairs: usize) -> String {
+pub(super) fn logged_details(pairs: usize) -> String {
     format!(
         "SELECT DISTINCT detail FROM sync_log WHERE (event, detail) IN (VALUES {})",
         values_placeholders(pairs, 2)
     )
 }
 
-pub fn insert_log(rows: usize) -> String {
+pub(super) fn insert_log(rows: usize) -> String {
     format!(
         "INSERT INTO sync_log (sync_run_id, at, level, event, http_status, message, detail) \
          VALUES {}",
@@ -95,7 +95,7 @@ pub fn insert_log(rows: usize) -> String {
 /// For each `(id, raw_json)` pair that is stored: its id, whether it is deleted, whether
 /// the stored JSON is the same text, and the stored `updated_at`. The comparison happens in SQLite, so no stored JSON is
 /// copied out; ids not stored return no row.
-pub fn diff_page(records: usize) -> String {
+pub(super) fn diff_page(records: usize) -> String {
     format!(
         "WITH page (id, raw_json) AS (VALUES {}) \
          SELECT g.id, g.deleted_at IS NOT NULL, g.raw_json IS page.raw_json, g.updated_at \
@@ -104,7 +104,7 @@ pub fn diff_page(records: usize) -> String {
     )
 }
 
-pub fn mark_deleted(ids: usize) -> String {
+pub(super) fn mark_deleted(ids: usize) -> String {
     format!(
         "UPDATE customer_groups SET deleted_at = ?, last_changed_at = ? \
          WHERE deleted_at IS NULL AND id IN ({})",
@@ -112,7 +112,7 @@ pub fn mark_deleted(ids: usize) -> String {
     )
 }
 
-pub fn history_of_deleted(ids: usize) -> String {
+pub(super) fn history_of_deleted(ids: usize) -> String {
     format!(
         "INSERT INTO customer_group_history \
          (group_id, sync_run_id, change, recorded_at, updated_at, raw_json) \

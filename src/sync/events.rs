@@ -10,7 +10,7 @@ use crate::store::{Level, LogEvent};
 
 /// The event that records why a run failed. Auth failures carry the key's fingerprint,
 /// never the key, so that a rotated or mistyped key can be told apart in `auth_failures`.
-pub fn failure(
+pub(super) fn failure(
     level: Level,
     event: &'static str,
     error: &SyncError,
@@ -32,14 +32,14 @@ pub fn failure(
         .with_detail(detail)
 }
 
-pub fn http_status(error: &SyncError) -> Option<u16> {
+pub(super) fn http_status(error: &SyncError) -> Option<u16> {
     match error {
         SyncError::Api(e) => e.http_status(),
         _ => None,
     }
 }
 
-pub fn retry(notice: &RetryNotice) -> LogEvent {
+pub(super) fn retry(notice: &RetryNotice) -> LogEvent {
     let delay_ms = u64::try_from(notice.delay.as_millis()).unwrap_or(u64::MAX);
     let message = format!(
         "retry {} of {} in {} after: {}",
@@ -60,7 +60,7 @@ pub fn retry(notice: &RetryNotice) -> LogEvent {
 }
 
 /// The record is kept whole: `detail.record` is its JSON exactly as the API sent it.
-pub fn rejected(record: &RejectedRecord) -> LogEvent {
+pub(super) fn rejected(record: &RejectedRecord) -> LogEvent {
     let reason = serde_json::Value::String(record.reason.clone());
     let detail = format!("{{\"reason\":{reason},\"record\":{}}}", record.raw_json);
     let mut event = LogEvent::new(Level::Warn, "rejected_record", record.reason.clone());
@@ -68,7 +68,7 @@ pub fn rejected(record: &RejectedRecord) -> LogEvent {
     event.logged_once()
 }
 
-pub fn bad_timestamp(id: i64, bad: &BadTimestamp) -> LogEvent {
+pub(super) fn bad_timestamp(id: i64, bad: &BadTimestamp) -> LogEvent {
     let message = format!(
         "group {id}: {} {} is not a timestamp; stored NULL (raw value kept in raw_json)",
         bad.field, bad.raw_value
@@ -79,7 +79,7 @@ pub fn bad_timestamp(id: i64, bad: &BadTimestamp) -> LogEvent {
         .with_detail(json!({ "id": id, "field": bad.field, "value": value }))
 }
 
-pub fn duplicate_id(id: i64) -> LogEvent {
+pub(super) fn duplicate_id(id: i64) -> LogEvent {
     let message =
         format!("group {id} appeared more than once in one listing; kept the latest updated_at");
     LogEvent::new(Level::Warn, "duplicate_id", message).with_detail(json!({ "id": id }))
@@ -88,7 +88,7 @@ pub fn duplicate_id(id: i64) -> LogEvent {
 /// The most ids an event's `detail` lists; the count is always whole.
 const IDS_IN_DETAIL: usize = 100;
 
-pub fn filter_not_honoured(count: u64, date: &str) -> LogEvent {
+pub(super) fn filter_not_honoured(count: u64, date: &str) -> LogEvent {
     let message = format!(
         "{count} records have updated_at before the updated_at={date} filter sent: the API is \
          not filtering as expected; the scope is listed again without the filter"
@@ -97,7 +97,7 @@ pub fn filter_not_honoured(count: u64, date: &str) -> LogEvent {
         .with_detail(json!({ "count": count, "updated_at": date }))
 }
 
-pub fn count_mismatch(announced: u64, received: u64) -> LogEvent {
+pub(super) fn count_mismatch(announced: u64, received: u64) -> LogEvent {
     let message = format!(
         "the API announced {announced} groups but the listing received {received}; \
          no group is marked deleted on the strength of this listing"
@@ -106,7 +106,7 @@ pub fn count_mismatch(announced: u64, received: u64) -> LogEvent {
         .with_detail(json!({ "announced": announced, "received": received }))
 }
 
-pub fn deletion_guard(confirmed: u64, live_before: u64, fraction: f64) -> LogEvent {
+pub(super) fn deletion_guard(confirmed: u64, live_before: u64, fraction: f64) -> LogEvent {
     let message = format!(
         "{confirmed} of the {live_before} groups live before this full run are gone upstream, \
          more than delete_guard_fraction ({fraction}); none were marked deleted \
@@ -121,7 +121,7 @@ pub fn deletion_guard(confirmed: u64, live_before: u64, fraction: f64) -> LogEve
 
 /// Candidates that a confirming listing found after all: without it they would have been
 /// marked deleted although the API still has them.
-pub fn deletion_unconfirmed(saved: &RoaringTreemap) -> LogEvent {
+pub(super) fn deletion_unconfirmed(saved: &RoaringTreemap) -> LogEvent {
     let ids: Vec<u64> = saved.iter().take(IDS_IN_DETAIL).collect();
     let count = saved.len();
     let message = match count {
@@ -137,7 +137,7 @@ pub fn deletion_unconfirmed(saved: &RoaringTreemap) -> LogEvent {
         .with_detail(json!({ "count": count, "ids": ids }))
 }
 
-pub fn deletion_unsettled(candidates: u64) -> LogEvent {
+pub(super) fn deletion_unsettled(candidates: u64) -> LogEvent {
     let message = format!(
         "the listings kept changing while they were confirmed: {candidates} groups missing \
          from them were not marked deleted; the next full run looks again"

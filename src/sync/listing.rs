@@ -35,7 +35,7 @@ pub(super) struct Listing {
 impl Listing {
     /// `(announced, received)` when the API announced a count that matches neither this
     /// listing's total nor any page's (an API may count either way).
-    pub fn count_mismatch(&self) -> Option<(u64, u64)> {
+    pub(super) fn count_mismatch(&self) -> Option<(u64, u64)> {
         let largest = self.announced.iter().copied().max()?;
         let total: u64 = self.announced.iter().sum();
         (self.received != largest && self.received != total).then_some((largest, self.received))

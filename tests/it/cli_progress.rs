@@ -30,6 +30,8 @@ async fn paged_app() -> TestApp {
 
 /// A pseudo-terminal 120 columns wide: `(master, slave)`, neither inherited by children
 /// other tests spawn meanwhile.
+// Allowed: a terminal for the child needs openpty and fcntl, which std does not wrap.
+#[allow(unsafe_code)]
 fn open_pty() -> (OwnedFd, OwnedFd) {
     let (mut master, mut slave) = (-1, -1);
     let size = libc::winsize {
@@ -61,6 +63,8 @@ fn open_pty() -> (OwnedFd, OwnedFd) {
 }
 
 /// Reads whatever the master holds now; `false` once nothing more can come.
+// Allowed: a non-blocking read of the pty master, which std does not wrap.
+#[allow(unsafe_code)]
 fn drain(master: &OwnedFd, into: &mut Vec<u8>) -> bool {
     let mut buf = [0u8; 4096];
     loop {
