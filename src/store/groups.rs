@@ -9,8 +9,7 @@ use tracing::instrument;
 
 use super::runs::{insert_events, LogEvent};
 use super::{sql, Store, StoreError};
-use crate::api::GroupRecord;
-use crate::domain::{format_timestamp, Scope};
+use crate::domain::{format_timestamp, GroupRecord, Scope};
 
 /// Writer's exclusive lock up front: a deferred transaction that reads first could fail to
 /// upgrade while an analyst's write is pending, instead of waiting for it.

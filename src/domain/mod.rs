@@ -1,6 +1,10 @@
 //! Newtypes shared by every layer, so that a key, a scope or a watermark can never be
 //! confused with an arbitrary string.
 
+mod group;
+
+pub use group::{BadTimestamp, GroupRecord, RejectedRecord};
+
 use std::fmt;
 
 use chrono::{Datelike, Days, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
