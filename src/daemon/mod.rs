@@ -23,8 +23,11 @@ use crate::outcome::Exit;
 use crate::store::{Level, LogEvent};
 use crate::sync::{LockPolicy, SyncRequest, Syncer};
 
+/// `busy_since` while no tick syncs.
+const IDLE: i64 = i64::MIN;
+
 /// Ticks this close together fired at the same moment (both schedules matching one second).
-const SAME_MOMENT_SECS: i64 = 1;
+const SAME_MOMENT_SECS: u64 = 1;
 
 /// How long shutdown waits for the scheduler to stop.
 const SCHEDULER_GRACE: Duration = Duration::from_secs(1);
@@ -40,7 +43,8 @@ struct Daemon {
     scopes: Vec<Scope>,
     /// Held by the tick that is syncing; a tick that cannot take it is skipped.
     busy: Mutex<()>,
-    /// When the tick holding `busy` fired (Unix seconds).
+    /// When the tick that is syncing fired (Unix seconds), or [`IDLE`]. Claimed by one
+    /// compare-and-swap, so a tick that loses sees the winner's time, never a stale one.
     busy_since: AtomicI64,
     /// When a full sync is due is derived from the run log and this schedule, never kept
     /// in memory: a restart, a skipped or a failed full tick leaves it due.
@@ -54,7 +58,7 @@ pub async fn run(settings: &Settings, syncer: Syncer) -> Exit {
         syncer,
         scopes: Scope::from_codes(&settings.business_codes),
         busy: Mutex::new(()),
-        busy_since: AtomicI64::new(0),
+        busy_since: AtomicI64::new(IDLE),
         full_schedule: settings.full_sync_schedule.clone(),
         cancel: cancel_on_signal(),
     });
@@ -133,14 +137,22 @@ async fn tick(daemon: Arc<Daemon>, trigger: Trigger) {
         return;
     }
     let now = Utc::now();
-    let Ok(_busy) = daemon.busy.try_lock() else {
-        let running_since = daemon.busy_since.load(Ordering::SeqCst);
-        if (now.timestamp() - running_since).abs() > SAME_MOMENT_SECS {
+    let second = now.timestamp();
+    let claimed = daemon
+        .busy_since
+        .compare_exchange(IDLE, second, Ordering::SeqCst, Ordering::SeqCst);
+    if let Err(running_since) = claimed {
+        if second.abs_diff(running_since) > SAME_MOMENT_SECS {
             skipped(&daemon, "the previous sync is still running").await;
         }
         return;
-    };
-    daemon.busy_since.store(now.timestamp(), Ordering::SeqCst);
+    }
+    let _idle_again = IdleOnDrop(&daemon.busy_since);
+    // Shutdown waits on `busy` for the run in flight to record itself.
+    let _busy = daemon.busy.lock().await;
+    if daemon.cancel.is_cancelled() {
+        return;
+    }
     let full_due_since = daemon
         .full_schedule
         .as_ref()
@@ -161,6 +173,15 @@ async fn tick(daemon: Arc<Daemon>, trigger: Trigger) {
         }
         Ok(crate::sync::SyncAllOutcome::Ran(_)) => {}
         Err(e) => error!("sync could not run: {e}"),
+    }
+}
+
+/// Marks the daemon idle again when the tick that claimed it ends, however it ends.
+struct IdleOnDrop<'a>(&'a AtomicI64);
+
+impl Drop for IdleOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(IDLE, Ordering::SeqCst);
     }
 }
 
