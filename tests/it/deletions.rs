@@ -198,7 +198,8 @@ async fn deleted_group_that_reappears_is_restored() {
     let last_run = app.scalar("SELECT max(id) FROM sync_runs").await;
     let kinds: Vec<&str> = changes.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(kinds, ["insert", "delete", "restore"]);
-    assert_eq!(changes[2].1, last_run, "restored by the last run");
+    let (_, restored_by) = &changes[2];
+    assert_eq!(*restored_by, last_run, "restored by the last run");
 }
 
 #[tokio::test]
