@@ -3,17 +3,12 @@
 use crate::fake_api::Fault;
 use crate::helpers::{
     assert_exit, finish, send_signal, server_error, spawn_app, stderr, stdout,
-    synced_app_with_pending_change, wait_until, write_config, TestApp, KEY,
+    synced_app_with_pending_change, wait_until, write_config, KEY,
 };
 use xtrakit_sync::domain::ApiKey;
 
 /// Retries that fail fast: two attempts, milliseconds apart.
 const FAST_RETRIES: &str = "max_retries = 1\nretry_base_delay_ms = 5\n";
-
-async fn latest_run_status(app: &TestApp) -> Option<String> {
-    app.text("SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1")
-        .await
-}
 
 #[tokio::test]
 async fn once_stores_every_group_and_exits_0() {
@@ -44,10 +39,7 @@ async fn auth_failure_exits_3_with_an_auth_failure_row_and_data_untouched() {
     let out = app.run_binary(&["--once"], &[]).await;
 
     assert_exit(&out, 3);
-    assert_eq!(
-        latest_run_status(&app).await.as_deref(),
-        Some("auth_failed")
-    );
+    assert_eq!(app.last_run_status().await, "auth_failed");
     assert_eq!(app.scalar("SELECT count(*) FROM auth_failures").await, 1);
     assert_eq!(
         app.scalar("SELECT http_status FROM auth_failures").await,
@@ -130,7 +122,7 @@ async fn persistent_server_errors_exit_1_with_a_failed_run_and_nothing_lost() {
         .await;
 
     assert_exit(&out, 1);
-    assert_eq!(latest_run_status(&app).await.as_deref(), Some("failed"));
+    assert_eq!(app.last_run_status().await, "failed");
     assert_eq!(
         app.scalar("SELECT http_status FROM sync_runs ORDER BY id DESC LIMIT 1")
             .await,
@@ -354,10 +346,7 @@ async fn signal_interrupts_a_slow_once(signal: &str) {
     let out = finish(child).await;
 
     assert_exit(&out, 130);
-    assert_eq!(
-        latest_run_status(&app).await.as_deref(),
-        Some("interrupted")
-    );
+    assert_eq!(app.last_run_status().await, "interrupted");
     assert_eq!(
         app.scalar("SELECT count(*) FROM sync_runs WHERE finished_at IS NULL")
             .await,

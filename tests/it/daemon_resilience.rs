@@ -8,36 +8,12 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use tokio::time::Instant;
 
-use crate::daemon::{
-    eventually, slow, try_scalar, until_at_least, Daemon, EVERY_SECOND, NEW_YEAR, SHUTDOWN_BOUND,
-};
 use crate::helpers::{
-    assert_exit, finish, send_signal, spawn_app, stderr, synced_app_with_pending_change, TestApp,
+    assert_exit, eventually, finish, hold_write_lock, release_write_lock, send_signal, slow,
+    spawn_app, stderr, synced_app_with_pending_change, try_scalar, until_a_run_waits_on_the_fake,
+    until_at_least, wait_for_stderr_line, wait_until, Daemon, TestApp, EVERY_SECOND, NEW_YEAR,
+    SHUTDOWN_BOUND,
 };
-
-/// An analyst's `sqlite3` without `-readonly`, inside `BEGIN IMMEDIATE`: nobody else can
-/// write until [`release`].
-async fn hold_write_lock(app: &TestApp) -> SqliteConnection {
-    let options = SqliteConnectOptions::new()
-        .filename(&app.db_path)
-        .busy_timeout(Duration::from_secs(20));
-    let mut conn = SqliteConnection::connect_with(&options)
-        .await
-        .expect("analyst connection");
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut conn)
-        .await
-        .expect("BEGIN IMMEDIATE");
-    conn
-}
-
-async fn release(mut conn: SqliteConnection) {
-    sqlx::query("ROLLBACK")
-        .execute(&mut conn)
-        .await
-        .expect("ROLLBACK");
-    conn.close().await.expect("analyst closes");
-}
 
 /// A database with a pending change upstream, a daemon whose startup run is waiting for a
 /// slow response, and an analyst who took the write lock meanwhile; the run's first page
@@ -46,17 +22,7 @@ async fn daemon_blocked_by_an_analyst(schedule: &str) -> (TestApp, Daemon, Sqlit
     let app = synced_app_with_pending_change(6).await;
     app.api.push_fault(slow(3));
     let daemon = Daemon::start(&app, schedule, &[], &[]);
-    until_at_least(
-        &app,
-        "the startup run to be running",
-        "SELECT count(*) FROM sync_runs WHERE status = 'running'",
-        1,
-    )
-    .await;
-    eventually("the request to reach the fake", || async {
-        (app.api.request_count() > 0).then_some(())
-    })
-    .await;
+    until_a_run_waits_on_the_fake(&app).await;
     let analyst = hold_write_lock(&app).await;
     (app, daemon, analyst)
 }
@@ -124,7 +90,9 @@ async fn deleting_or_replacing_the_database_between_ticks_makes_the_next_ticks_w
 #[tokio::test]
 async fn sigterm_while_an_analyst_holds_the_write_lock_exits_within_10_s() {
     let (app, mut daemon, analyst) = daemon_blocked_by_an_analyst(NEW_YEAR).await;
-    // The response has arrived; the first page now waits on the analyst's lock.
+    // The response has arrived; the first page now waits on the analyst's lock. A sleep, not
+    // a poll: nothing outside shows a connection waiting in SQLite's busy handler, so this
+    // outlasts the fake's 3 s delay.
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     let sent = Instant::now();
@@ -136,7 +104,7 @@ async fn sigterm_while_an_analyst_holds_the_write_lock_exits_within_10_s() {
         "the log says who will mark the run: {}",
         daemon.log()
     );
-    release(analyst).await;
+    release_write_lock(analyst).await;
     assert_eq!(
         app.last_run_status().await,
         "running",
@@ -156,10 +124,14 @@ async fn sigterm_while_an_analyst_holds_the_write_lock_exits_within_10_s() {
 #[tokio::test]
 async fn a_second_signal_ends_a_stopping_daemon_at_once_with_130() {
     let (_app, mut daemon, analyst) = daemon_blocked_by_an_analyst(NEW_YEAR).await;
+    // Outlasts the fake's 3 s delay: the first page then waits on the analyst (see above).
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     send_signal(daemon.pid(), "TERM").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until("the daemon to take the first signal", || {
+        daemon.log().contains("signal received: stopping")
+    })
+    .await;
     send_signal(daemon.pid(), "INT").await;
 
     let status = daemon.exit_within(Duration::from_secs(2)).await;
@@ -169,34 +141,36 @@ async fn a_second_signal_ends_a_stopping_daemon_at_once_with_130() {
         "log:\n{}",
         daemon.log()
     );
-    release(analyst).await;
+    release_write_lock(analyst).await;
 }
 
-/// `--once` whose page waits on an analyst's write lock, then `signals`, 300 ms apart.
+/// `--once` whose page waits on an analyst's write lock, then `signals`, each sent once the
+/// previous one was taken (logged).
 async fn interrupt_a_once_blocked_by_an_analyst(
     signals: &[&str],
 ) -> (TestApp, std::process::Output, Duration) {
     let app = synced_app_with_pending_change(6).await;
     app.api.push_fault(slow(3));
-    let child = app.spawn_binary(&["--once"], &[]);
+    let mut child = app.spawn_binary(&["--once"], &[]);
     let pid = child.id().expect("child pid");
     eventually("the request to reach the fake", || async {
         (app.api.request_count() > 0).then_some(())
     })
     .await;
     let analyst = hold_write_lock(&app).await;
+    // Outlasts the fake's 3 s delay: the page then waits on the analyst; no event shows that.
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     let sent = Instant::now();
     for (i, signal) in signals.iter().enumerate() {
         if i > 0 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            wait_for_stderr_line(&mut child, "signal received: stopping").await;
         }
         send_signal(pid, signal).await;
     }
     let out = finish(child).await;
     let took = sent.elapsed();
-    release(analyst).await;
+    release_write_lock(analyst).await;
     (app, out, took)
 }
 
@@ -227,9 +201,10 @@ async fn a_second_sigint_ends_a_stopping_once_at_once_with_130() {
 async fn skipped_ticks_under_an_analysts_write_lock_never_starve_the_run_which_keeps_its_true_reason(
 ) {
     let (app, mut daemon, analyst) = daemon_blocked_by_an_analyst(EVERY_SECOND).await;
-    // Longer than the writer's 30 s busy timeout from the moment the first page asks.
+    // Longer than the writer's 30 s busy timeout from the moment the first page asks: what
+    // the test is about is that timeout passing, and it cannot be shortened from here.
     tokio::time::sleep(Duration::from_secs(37)).await;
-    release(analyst).await;
+    release_write_lock(analyst).await;
 
     until_at_least(
         &app,

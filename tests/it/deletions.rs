@@ -4,25 +4,13 @@
 use xtrakit_sync::domain::{Mode, RunStatus};
 
 use crate::fake_api::{Fault, MetaLocation, Pagination};
-use crate::helpers::{spawn_app, Ask, TestApp, FULL};
-
-/// A database holding groups 1..=n from one successful sync.
-async fn synced_app(n: usize) -> TestApp {
-    let app = spawn_app(n).await;
-    let report = app.sync().await;
-    assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
-    app
-}
+use crate::helpers::{spawn_app, synced_app, Ask, TestApp, FULL};
 
 async fn ids(app: &TestApp, sql: &str) -> Vec<i64> {
     let pool = app.db().await;
     let ids: Vec<i64> = sqlx::query_scalar(sql).fetch_all(&pool).await.expect(sql);
     pool.close().await;
     ids
-}
-
-async fn deleted_ids(app: &TestApp) -> Vec<i64> {
-    app.deleted_ids().await
 }
 
 async fn last_run_deleted(app: &TestApp) -> i64 {
@@ -44,7 +32,7 @@ async fn full_run_marks_groups_the_api_dropped_as_deleted() {
         10,
         "deleted groups are kept, not removed"
     );
-    assert_eq!(deleted_ids(&app).await, vec![2, 5, 7]);
+    assert_eq!(app.deleted_ids().await, vec![2, 5, 7]);
     assert_eq!(
         ids(
             &app,
@@ -86,7 +74,7 @@ async fn incremental_run_never_marks_deletions() {
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
     assert_eq!(report.mode, Mode::Incremental);
     assert_eq!(report.tally.deleted, 0);
-    assert_eq!(deleted_ids(&app).await, Vec::<i64>::new());
+    assert_eq!(app.deleted_ids().await, Vec::<i64>::new());
     assert_eq!(last_run_deleted(&app).await, 0);
     assert_eq!(app.events("deletion_guard").await, 0);
     assert_eq!(app.snapshot().await, before);
@@ -102,7 +90,7 @@ async fn mass_delete_guard_marks_nothing_and_warns() {
 
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
     assert_eq!(report.tally.deleted, 0);
-    assert_eq!(deleted_ids(&app).await, Vec::<i64>::new());
+    assert_eq!(app.deleted_ids().await, Vec::<i64>::new());
     assert_eq!(app.live_groups().await, 10);
     assert_eq!(last_run_deleted(&app).await, 0);
     assert_eq!(app.snapshot().await, before);
@@ -157,7 +145,7 @@ async fn dropping_exactly_the_guard_fraction_is_allowed() {
     let report = app.sync_with(FULL).await;
 
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
-    assert_eq!(deleted_ids(&app).await, vec![1, 2, 3, 4, 5]);
+    assert_eq!(app.deleted_ids().await, vec![1, 2, 3, 4, 5]);
     assert_eq!(app.events("deletion_guard").await, 0);
 }
 
@@ -175,7 +163,7 @@ async fn allow_mass_delete_lifts_the_guard_for_that_run() {
 
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
     assert_eq!(report.tally.deleted, 6);
-    assert_eq!(deleted_ids(&app).await, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(app.deleted_ids().await, vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(last_run_deleted(&app).await, 6);
     assert_eq!(app.events("deletion_guard").await, 0);
     assert_eq!(app.live_groups().await, 4);
@@ -186,14 +174,14 @@ async fn deleted_group_that_reappears_is_restored() {
     let app = synced_app(10).await;
     app.api.remove_groups(&[4]);
     app.sync_with(FULL).await;
-    assert_eq!(deleted_ids(&app).await, vec![4]);
+    assert_eq!(app.deleted_ids().await, vec![4]);
     app.api.generate(10);
 
     let report = app.sync_with(FULL).await;
 
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
     assert_eq!(report.tally.restored, 1);
-    assert_eq!(deleted_ids(&app).await, Vec::<i64>::new());
+    assert_eq!(app.deleted_ids().await, Vec::<i64>::new());
     assert_eq!(app.live_groups().await, 10);
     assert_eq!(
         app.scalar("SELECT restored FROM sync_runs ORDER BY id DESC LIMIT 1")
@@ -210,7 +198,8 @@ async fn deleted_group_that_reappears_is_restored() {
     let last_run = app.scalar("SELECT max(id) FROM sync_runs").await;
     let kinds: Vec<&str> = changes.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(kinds, ["insert", "delete", "restore"]);
-    assert_eq!(changes[2].1, last_run, "restored by the last run");
+    let (_, restored_by) = &changes[2];
+    assert_eq!(*restored_by, last_run, "restored by the last run");
 }
 
 #[tokio::test]
@@ -239,7 +228,7 @@ async fn full_run_that_fails_midway_marks_nothing_deleted() {
 
     assert_eq!(report.status, RunStatus::Failed);
     assert_eq!(report.tally.pages, 1, "page 1 arrived, page 2 never did");
-    assert_eq!(deleted_ids(&app).await, Vec::<i64>::new());
+    assert_eq!(app.deleted_ids().await, Vec::<i64>::new());
     assert_eq!(last_run_deleted(&app).await, 0);
     assert_eq!(
         app.scalar("SELECT count(*) FROM customer_group_history WHERE change = 'delete'")

@@ -4,8 +4,8 @@
 use serde_json::Value;
 use xtrakit_sync::domain::RunStatus;
 
-use crate::fake_api::{FakeApi, Fault, LinkLocation, MetaLocation, Pagination, Shape};
-use crate::helpers::{spawn_app, Ask, TestApp, KEY};
+use crate::fake_api::{FakeApi, LinkLocation, MetaLocation, Pagination, Shape};
+use crate::helpers::{json_response, spawn_app, Ask, TestApp, KEY};
 
 /// One stored row: id, business_code, group_name, group_description, created_at,
 /// updated_at, raw_json.
@@ -98,14 +98,6 @@ async fn assert_shape_stores_every_group(shape: Shape, pagination: Pagination, p
     assert_eq!(app.events("count_mismatch").await, 0);
 }
 
-fn raw(status: u16, body: &str) -> Fault {
-    Fault::Raw {
-        status,
-        content_type: "application/json".into(),
-        body: body.into(),
-    }
-}
-
 #[tokio::test]
 async fn groups_array_in_data_stores_every_group() {
     assert_shape_stores_every_group(Shape::Array, Pagination::None, 0).await;
@@ -157,7 +149,7 @@ const DOCUMENTED_SAMPLE: &str = r#"{
 #[tokio::test]
 async fn documented_sample_body_with_status_200_stores_its_one_group() {
     let app = spawn_app(0).await;
-    app.api.push_fault(raw(200, DOCUMENTED_SAMPLE));
+    app.api.push_fault(json_response(200, DOCUMENTED_SAMPLE));
 
     let report = app.sync().await;
 
@@ -180,7 +172,7 @@ async fn documented_sample_body_with_status_200_stores_its_one_group() {
 /// An empty answer on a first (full) run: success, no rows, no failure events.
 async fn assert_empty_result(status: u16, body: &str) {
     let app = spawn_app(0).await;
-    app.api.push_fault(raw(status, body));
+    app.api.push_fault(json_response(status, body));
 
     let report = app.sync().await;
 
@@ -238,8 +230,10 @@ async fn not_found_with_an_error_is_a_failure_not_an_empty_result() {
     let app = spawn_app(4).await;
     app.sync().await;
     let (before, watermark) = (app.snapshot().await, app.watermark().await);
-    app.api
-        .push_fault(raw(404, r#"{"status":404,"error":"Route not found"}"#));
+    app.api.push_fault(json_response(
+        404,
+        r#"{"status":404,"error":"Route not found"}"#,
+    ));
 
     let report = app
         .sync_with(Ask {
@@ -261,8 +255,10 @@ async fn empty_result_on_a_full_run_with_rows_trips_the_deletion_guard_instead_o
     app.sync().await;
     let (before, watermark) = (app.snapshot().await, app.watermark().await);
     // The first listing and the one that confirms its candidates both come back empty.
-    app.api.push_fault(raw(200, r#"{"status":200,"data":[]}"#));
-    app.api.push_fault(raw(200, r#"{"status":200,"data":[]}"#));
+    app.api
+        .push_fault(json_response(200, r#"{"status":200,"data":[]}"#));
+    app.api
+        .push_fault(json_response(200, r#"{"status":200,"data":[]}"#));
 
     let report = app
         .sync_with(Ask {
@@ -299,7 +295,7 @@ async fn data_without_groups_is_a_bad_response_retried_then_the_run_fails_untouc
     let (before, watermark) = (app.snapshot().await, app.watermark().await);
     app.api.clear_requests();
     for _ in 0..=app.max_retries {
-        app.api.push_fault(raw(200, NO_GROUPS));
+        app.api.push_fault(json_response(200, NO_GROUPS));
     }
 
     let report = app
@@ -331,8 +327,8 @@ async fn data_without_groups_is_a_bad_response_retried_then_the_run_fails_untouc
 #[tokio::test]
 async fn data_without_groups_then_a_good_answer_succeeds_after_retries() {
     let app = spawn_app(6).await;
-    app.api.push_fault(raw(200, NO_GROUPS));
-    app.api.push_fault(raw(200, NO_GROUPS));
+    app.api.push_fault(json_response(200, NO_GROUPS));
+    app.api.push_fault(json_response(200, NO_GROUPS));
 
     let report = app.sync().await;
 

@@ -21,7 +21,14 @@ struct LogRow {
 /// level, http_status, message, detail as they come out of `sync_log`.
 type RawLogRow = (String, Option<i64>, Option<String>, Option<String>);
 /// http_status, message, key_fingerprint, url of the `auth_failures` view.
-type AuthFailureRow = (Option<i64>, Option<String>, Option<String>, Option<String>);
+/// One row of the `auth_failures` view.
+#[derive(Debug, sqlx::FromRow)]
+struct AuthFailureRow {
+    http_status: Option<i64>,
+    message: Option<String>,
+    key_fingerprint: Option<String>,
+    url: Option<String>,
+}
 
 async fn log_rows(app: &TestApp, event: &str) -> Vec<LogRow> {
     let pool = app.db().await;
@@ -289,20 +296,21 @@ async fn assert_auth_failure(
         rows[0].detail
     );
     let pool = app.db().await;
-    let view: Vec<AuthFailureRow> =
-        sqlx::query_as("SELECT http_status, message, key_fingerprint, url FROM auth_failures")
-            .fetch_all(&pool)
-            .await
-            .expect("auth_failures view");
+    let view = sqlx::query_as::<_, AuthFailureRow>(
+        "SELECT http_status, message, key_fingerprint, url FROM auth_failures",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("auth_failures view");
     pool.close().await;
     assert_eq!(view.len(), 1, "{view:?}");
-    assert_eq!(view[0].0, Some(status));
-    assert_eq!(view[0].1.as_deref(), Some(message));
+    assert_eq!(view[0].http_status, Some(status));
+    assert_eq!(view[0].message.as_deref(), Some(message));
     assert_eq!(
-        view[0].2.as_deref(),
+        view[0].key_fingerprint.as_deref(),
         Some(fingerprint_of("test-key").as_str())
     );
-    assert!(view[0].3.is_some());
+    assert!(view[0].url.is_some());
     assert_eq!(app.snapshot().await, before, "rows untouched");
     assert_eq!(&app.watermark().await, watermark, "watermark untouched");
 }
@@ -433,7 +441,7 @@ async fn redirect_to_another_origin_is_refused_and_the_key_not_sent_there() {
         "{}",
         refused[0].message
     );
-    assert_eq!(last_run(&app).await.0, "failed");
+    assert_eq!(app.last_run_status().await, "failed");
     assert_eq!(app.snapshot().await, before);
     assert_eq!(app.watermark().await, watermark);
 }
@@ -456,5 +464,5 @@ async fn redirect_within_the_same_origin_is_followed() {
         Some("Bearer test-key")
     );
     assert_eq!(app.live_groups().await, 4);
-    assert_eq!(last_run(&app).await.0, "success");
+    assert_eq!(app.last_run_status().await, "success");
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::fake_api::{
     FakeApi, FakeOptions, Fault, LinkLocation, MessageCount, MetaLocation, Pagination, Shape,
 };
+use crate::helpers::eventually;
 
 async fn fake(groups: usize, f: impl FnOnce(&mut FakeOptions)) -> FakeApi {
     let mut opts = FakeOptions {
@@ -248,8 +249,11 @@ async fn generation_is_deterministic_and_shutdown_stops_serving() {
     };
     assert_eq!(text(&a).await, text(&b).await);
     b.shutdown();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(get_raw(&b.api_url(), Some("test-key")).await.is_err());
+    let url = b.api_url();
+    eventually("the stopped fake to refuse connections", || async {
+        get_raw(&url, Some("test-key")).await.is_err().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -2,20 +2,24 @@
 //! library or through the real binary. Dropping a `TestApp` removes the temp directory with
 //! the database and its `-wal`, `-shm` and `.lock` files.
 
+use std::future::Future;
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use xtrakit_sync::api::{ApiClient, ClientSettings};
 use xtrakit_sync::domain::{ApiKey, Scope, Trigger};
 use xtrakit_sync::store::Store;
 use xtrakit_sync::sync::{LockPolicy, RunReport, SyncAllOutcome, SyncOptions, SyncRequest, Syncer};
 
-use crate::fake_api::{FakeApi, FakeOptions};
+use crate::fake_api::{FakeApi, FakeOptions, Fault};
 
 pub const KEY: &str = "test-key";
 
@@ -274,16 +278,77 @@ pub async fn finish(child: tokio::process::Child) -> Output {
         .expect("binary output")
 }
 
-/// Polls `check` every 20 ms until it holds; panics naming `what` after 30 s.
-pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+/// How long a poll waits before the test fails: generous, for a loaded 2-core machine.
+pub const PATIENCE: Duration = Duration::from_secs(45);
+/// What SPEC section 7 allows between SIGTERM and exit.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
+
+/// The one poller: awaits `probe` every 20 ms until it yields a value; panics naming `what`
+/// after [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// [`eventually`] for a condition that needs no `await`.
+pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    eventually(what, || {
+        let holds = check();
+        async move { holds.then_some(()) }
+    })
+    .await;
+}
+
+/// A read-only connection to the app's database, or `None` while the file does not exist
+/// yet (the daemon creates it).
+async fn try_connect(app: &TestApp) -> Option<SqliteConnection> {
+    let options = SqliteConnectOptions::new()
+        .filename(&app.db_path)
+        .read_only(true);
+    SqliteConnection::connect_with(&options).await.ok()
+}
+
+/// One integer from the database, or `None` while the database or table does not exist yet
+/// (the daemon creates them) or is briefly busy.
+pub async fn try_scalar(app: &TestApp, sql: &str) -> Option<i64> {
+    let mut conn = try_connect(app).await?;
+    let value = sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&mut conn)
+        .await
+        .ok();
+    let _ = conn.close().await;
+    value
+}
+
+/// One text value from the database, or `None` while there is no row (or no database yet).
+pub async fn try_text(app: &TestApp, sql: &str) -> Option<String> {
+    let mut conn = try_connect(app).await?;
+    let value = sqlx::query_scalar::<_, Option<String>>(sql)
+        .fetch_optional(&mut conn)
+        .await
+        .ok()
+        .flatten()
+        .flatten();
+    let _ = conn.close().await;
+    value
+}
+
+/// Polls until `sql` returns at least `at_least`.
+pub async fn until_at_least(app: &TestApp, what: &str, sql: &str, at_least: i64) -> i64 {
+    eventually(what, || async {
+        try_scalar(app, sql).await.filter(|n| *n >= at_least)
+    })
+    .await
 }
 
 /// Sends a signal by `kill` name (`INT`, `TERM`, `KILL`) to process `pid`.
@@ -391,4 +456,214 @@ pub async fn tick(syncer: &Syncer) -> RunReport {
         SyncAllOutcome::Ran(mut reports) => reports.remove(0),
         SyncAllOutcome::Skipped => panic!("skipped"),
     }
+}
+
+/// Reads the stderr of a child started by [`TestApp::spawn_binary`] line by line until a line
+/// contains `needle`; panics after [`PATIENCE`] or if stderr ends first. Returns the lines
+/// read. It reads a byte at a time, so what follows that line stays in the child's pipe for
+/// [`finish`].
+pub async fn wait_for_stderr_line(child: &mut Child, needle: &str) -> Vec<String> {
+    let stderr = child.stderr.as_mut().expect("stderr is piped");
+    let mut lines = BufReader::with_capacity(1, stderr).lines();
+    let mut seen = Vec::new();
+    let found = timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await.expect("stderr reads") {
+            let hit = line.contains(needle);
+            seen.push(line);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        found,
+        Ok(true),
+        "no stderr line containing {needle:?}; read so far:\n{}",
+        seen.join("\n")
+    );
+    seen
+}
+
+/// A response held back `secs` seconds.
+pub fn slow(secs: u64) -> Fault {
+    Fault::Slow {
+        delay: Duration::from_secs(secs),
+    }
+}
+
+/// A tick every second (six fields: seconds first).
+pub const EVERY_SECOND: &str = "*/1 * * * * *";
+/// A schedule that never fires during a test, for daemons that should only do the
+/// startup run.
+pub const NEW_YEAR: &str = "0 0 0 1 1 *";
+
+/// A daemon started by a test; its stderr goes to a file so that a long run cannot fill a
+/// pipe, and so that a failing assertion can show the log. Killed when dropped.
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// `xtrakit-sync run --schedule <schedule> --full-sync-schedule "" <extra>` with `env`.
+    pub fn start(app: &TestApp, schedule: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with_full_schedule(app, schedule, "", extra, env)
+    }
+
+    /// `xtrakit-sync run --schedule <schedule> --full-sync-schedule <full> <extra>` with `env`.
+    pub fn start_with_full_schedule(
+        app: &TestApp,
+        schedule: &str,
+        full_schedule: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
+        let log = app.dir.path().join(format!(
+            "daemon-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        ));
+        let file = std::fs::File::create(&log).expect("daemon log file");
+        let mut cmd = app.command();
+        cmd.args(["run", "--schedule", schedule])
+            .args(["--full-sync-schedule", full_schedule])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Daemon {
+            child: cmd.spawn().expect("daemon starts"),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("daemon pid")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics (with the log) if the daemon has exited.
+    pub fn assert_running(&mut self) {
+        let exited = self.child.try_wait().expect("daemon status");
+        assert!(
+            exited.is_none(),
+            "the daemon exited ({exited:?}); log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Waits up to `bound` for the daemon to exit.
+    pub async fn exit_within(&mut self, bound: Duration) -> Option<ExitStatus> {
+        timeout(bound, self.child.wait())
+            .await
+            .ok()
+            .map(|status| status.expect("daemon wait"))
+    }
+
+    pub async fn sigterm_and_expect_exit_0(&mut self) {
+        send_signal(self.pid(), "TERM").await;
+        let status = self.exit_within(SHUTDOWN_BOUND).await;
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "SIGTERM must end the daemon with 0 within {SHUTDOWN_BOUND:?}; log:\n{}",
+            self.log()
+        );
+    }
+}
+
+/// An analyst's `sqlite3` without `-readonly`, inside `BEGIN IMMEDIATE`: nobody else can
+/// write until [`release_write_lock`].
+pub async fn hold_write_lock(app: &TestApp) -> SqliteConnection {
+    let options = SqliteConnectOptions::new()
+        .filename(&app.db_path)
+        .busy_timeout(Duration::from_secs(20));
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .expect("analyst connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut conn)
+        .await
+        .expect("BEGIN IMMEDIATE");
+    conn
+}
+
+/// The analyst of [`hold_write_lock`] rolls back and leaves.
+pub async fn release_write_lock(mut conn: SqliteConnection) {
+    sqlx::query("ROLLBACK")
+        .execute(&mut conn)
+        .await
+        .expect("ROLLBACK");
+    conn.close().await.expect("analyst closes");
+}
+
+/// A database holding groups 1..=n from one successful sync through the library.
+pub async fn synced_app(n: usize) -> TestApp {
+    let app = spawn_app(n).await;
+    let report = app.sync().await;
+    assert_eq!(
+        report.status,
+        xtrakit_sync::domain::RunStatus::Success,
+        "{:?}",
+        report.error
+    );
+    app
+}
+
+/// `groups` groups served `per_page` at a time, linked by a relative top-level
+/// `next_page_url`, already synced once in full; the request log is cleared.
+pub async fn synced_paginated_app(groups: usize, per_page: usize) -> TestApp {
+    let app = spawn_app_with(FakeOptions {
+        groups,
+        pagination: crate::fake_api::Pagination::NextUrl {
+            location: crate::fake_api::LinkLocation::TopLevel,
+            absolute: false,
+        },
+        per_page,
+        ..FakeOptions::default()
+    })
+    .await;
+    let first = app.sync().await;
+    assert_eq!(
+        first.status,
+        xtrakit_sync::domain::RunStatus::Success,
+        "{:?}",
+        first.error
+    );
+    app.api.clear_requests();
+    app
+}
+
+/// A response of `status` with this JSON body, whatever the fake would have served.
+pub fn json_response(status: u16, body: impl Into<String>) -> Fault {
+    Fault::Raw {
+        status,
+        content_type: "application/json".into(),
+        body: body.into(),
+    }
+}
+
+/// Waits until a run is `running` and its first request has reached the fake (which a
+/// [`slow`] fault then holds back).
+pub async fn until_a_run_waits_on_the_fake(app: &TestApp) {
+    until_at_least(
+        app,
+        "a run to be running",
+        "SELECT count(*) FROM sync_runs WHERE status = 'running'",
+        1,
+    )
+    .await;
+    wait_until("the request to reach the fake", || {
+        app.api.request_count() > 0
+    })
+    .await;
 }

@@ -5,9 +5,32 @@ use std::time::Duration;
 
 use crate::fake_api::Fault;
 use crate::helpers::{
-    assert_exit, finish, send_signal, spawn_app, stderr, wait_until, write_config,
+    assert_exit, finish, send_signal, spawn_app, stderr, wait_for_stderr_line, wait_until,
+    write_config, TestApp,
 };
 use xtrakit_sync::lock;
+
+/// One `sync_runs` row, as the locking tests compare runs.
+#[derive(Debug, sqlx::FromRow)]
+struct RunRow {
+    status: String,
+    mode: String,
+    started_at: String,
+    finished_at: Option<String>,
+}
+
+/// Every run, oldest first.
+async fn runs(app: &TestApp) -> Vec<RunRow> {
+    let pool = app.db().await;
+    let runs = sqlx::query_as::<_, RunRow>(
+        "SELECT status, mode, started_at, finished_at FROM sync_runs ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("sync_runs");
+    pool.close().await;
+    runs
+}
 
 #[tokio::test]
 async fn two_once_runs_started_together_are_serialised() {
@@ -22,23 +45,20 @@ async fn two_once_runs_started_together_are_serialised() {
 
     assert_exit(&first, 0);
     assert_exit(&second, 0);
-    let pool = app.db().await;
-    let runs: Vec<(String, Option<String>, String, String)> =
-        sqlx::query_as("SELECT started_at, finished_at, mode, status FROM sync_runs ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
+    let runs = runs(&app).await;
     assert_eq!(runs.len(), 2, "{runs:?}");
     let (a, b) = (&runs[0], &runs[1]);
-    let a_finished = a.1.as_deref().expect("first run finished");
+    let a_finished = a.finished_at.as_deref().expect("first run finished");
     assert!(
-        a_finished <= b.0.as_str(),
+        a_finished <= b.started_at.as_str(),
         "the second run started before the first finished: {runs:?}"
     );
-    assert_eq!((a.3.as_str(), b.3.as_str()), ("success", "success"));
     assert_eq!(
-        (a.2.as_str(), b.2.as_str()),
+        (a.status.as_str(), b.status.as_str()),
+        ("success", "success")
+    );
+    assert_eq!(
+        (a.mode.as_str(), b.mode.as_str()),
         ("full", "incremental"),
         "the second run saw the watermark the first committed"
     );
@@ -76,13 +96,9 @@ async fn waiting_once_proceeds_when_the_holder_lets_go() {
     let held = lock::try_acquire(&app.db_path)
         .expect("lock file opens")
         .expect("lock is free");
-    let child = app.spawn_binary(&["--once"], &[]);
-    // The database is created (and migrated) before the lock is asked for.
-    wait_until("the waiting --once to open the database", || {
-        app.db_path.exists()
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut child = app.spawn_binary(&["--once"], &[]);
+    // Logged when the lock is found taken, before the wait for it.
+    wait_for_stderr_line(&mut child, "another sync is running; waiting").await;
     assert_eq!(
         app.api.request_count(),
         0,
@@ -160,17 +176,14 @@ async fn killed_sync_releases_the_lock_and_the_next_once_marks_its_run_interrupt
     let out = app.run_binary(&["--once", "--config", config], &[]).await;
 
     assert_exit(&out, 0);
-    let pool = app.db().await;
-    let runs: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT status, finished_at FROM sync_runs ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
+    let runs = runs(&app).await;
     assert_eq!(runs.len(), 2, "{runs:?}");
-    assert_eq!(runs[0].0, "interrupted");
-    assert!(runs[0].1.is_some(), "the recovered run is closed: {runs:?}");
-    assert_eq!(runs[1].0, "success");
+    assert_eq!(runs[0].status, "interrupted");
+    assert!(
+        runs[0].finished_at.is_some(),
+        "the recovered run is closed: {runs:?}"
+    );
+    assert_eq!(runs[1].status, "success");
     assert_eq!(app.live_groups().await, 5);
     assert!(app.watermark().await.is_some());
 }

@@ -6,7 +6,7 @@ use xtrakit_sync::domain::{Mode, RunStatus, Scope};
 use crate::fake_api::{
     FakeApi, FakeOptions, Fault, LinkLocation, MetaLocation, Pagination, RecordedRequest,
 };
-use crate::helpers::{spawn_app, spawn_app_with, Ask, TestApp, FULL};
+use crate::helpers::{json_response, spawn_app, spawn_app_with, synced_paginated_app, Ask, FULL};
 
 const GROUPS: usize = 7;
 const PER_PAGE: usize = 3;
@@ -144,38 +144,14 @@ async fn current_and_last_page_in_meta_ask_for_every_page() {
     assert_walks_every_page_keeping_the_filters(numbered(MetaLocation::InMeta)).await;
 }
 
-/// A fake of `GROUPS` groups in pages of `PER_PAGE` linked by relative `next_page_url`,
-/// already synced once in full.
-async fn synced_paginated_app() -> TestApp {
-    let app = spawn_app_with(FakeOptions {
-        groups: GROUPS,
-        pagination: next_url(LinkLocation::TopLevel, false),
-        per_page: PER_PAGE,
-        ..FakeOptions::default()
-    })
-    .await;
-    let first = app.sync().await;
-    assert_eq!(first.status, RunStatus::Success, "{:?}", first.error);
-    app.api.clear_requests();
-    app
-}
-
-fn raw(body: String) -> Fault {
-    Fault::Raw {
-        status: 200,
-        content_type: "application/json".into(),
-        body,
-    }
-}
-
 #[tokio::test]
 async fn page_repeating_an_earlier_url_stops_the_run_with_an_error() {
-    let app = synced_paginated_app().await;
+    let app = synced_paginated_app(GROUPS, PER_PAGE).await;
     let (before, watermark) = (app.snapshot().await, app.watermark().await);
     app.api.push_fault(Fault::Pass);
     // Page 2 names itself as the page after it.
     let page_two = "/api/v1/customer-groups?page=2";
-    app.api.push_fault(raw(format!(
+    app.api.push_fault(json_response(200, format!(
         r#"{{"status":200,"data":{{"groups":[{{"id":1,"group_name":{{}}}}]}},"next_page_url":"{page_two}"}}"#
     )));
 
@@ -198,7 +174,7 @@ async fn page_repeating_an_earlier_url_stops_the_run_with_an_error() {
 
 #[tokio::test]
 async fn more_pages_than_max_pages_fails_the_run() {
-    let mut app = synced_paginated_app().await;
+    let mut app = synced_paginated_app(GROUPS, PER_PAGE).await;
     let (before, watermark) = (app.snapshot().await, app.watermark().await);
     app.options.max_pages = (PAGES - 1) as u32;
 
@@ -220,7 +196,7 @@ async fn more_pages_than_max_pages_fails_the_run() {
 
 #[tokio::test]
 async fn exactly_max_pages_pages_is_a_success() {
-    let mut app = synced_paginated_app().await;
+    let mut app = synced_paginated_app(GROUPS, PER_PAGE).await;
     app.options.max_pages = PAGES as u32;
 
     let report = app.sync_with(FULL).await;
@@ -232,7 +208,7 @@ async fn exactly_max_pages_pages_is_a_success() {
 
 #[tokio::test]
 async fn bad_later_page_fails_the_run_without_deletions_or_watermark_move() {
-    let app = synced_paginated_app().await;
+    let app = synced_paginated_app(GROUPS, PER_PAGE).await;
     let watermark = app.watermark().await;
     // A complete full run would now mark group 7 deleted and store group 1's new version.
     app.api.remove_groups(&[GROUPS as i64]);
@@ -240,7 +216,7 @@ async fn bad_later_page_fails_the_run_without_deletions_or_watermark_move() {
     app.api.push_fault(Fault::Pass);
     let bad = r#"{"status":200,"data":{"items":[]}}"#.to_owned();
     for _ in 0..=app.max_retries {
-        app.api.push_fault(raw(bad.clone()));
+        app.api.push_fault(json_response(200, bad.clone()));
     }
 
     let report = app.sync_with(FULL).await;
@@ -287,7 +263,7 @@ async fn next_page_url_to_another_origin_is_refused_without_sending_the_key() {
     .await
     .expect("second fake starts");
     let link = format!("{}?page=2", elsewhere.api_url());
-    app.api.push_fault(raw(format!(
+    app.api.push_fault(json_response(200, format!(
         r#"{{"status":200,"data":{{"groups":[{{"id":1,"group_name":{{}}}}]}},"next_page_url":"{link}"}}"#
     )));
 

@@ -4,16 +4,10 @@
 use serde_json::Value;
 use xtrakit_sync::domain::{Mode, RunStatus, Scope};
 
-use crate::fake_api::{FakeOptions, Fault, LinkLocation, MessageCount, Pagination};
-use crate::helpers::{spawn_app, spawn_app_with, Ask, TestApp};
-
-fn raw(body: &str) -> Fault {
-    Fault::Raw {
-        status: 200,
-        content_type: "application/json".into(),
-        body: body.into(),
-    }
-}
+use crate::fake_api::{FakeOptions, MessageCount};
+use crate::helpers::{
+    json_response, spawn_app, spawn_app_with, synced_paginated_app, Ask, TestApp,
+};
 
 /// One group as the API documents it: `id` and `updated_at` are JSON text, `extra` members
 /// are appended.
@@ -183,7 +177,7 @@ async fn duplicate_id_in_one_response_keeps_the_latest_updated_at_and_logs_it() 
     let newer = group("5", r#""2024-08-04 09:00:00""#, r#","tier":"newer""#);
     let other = group("6", r#""2024-08-04 09:00:00""#, "");
     let older = group("5", r#""2024-08-03 09:00:00""#, r#","tier":"older""#);
-    app.api.push_fault(raw(&format!(
+    app.api.push_fault(json_response(200, format!(
         r#"{{"status":200,"message":"Groups found: 3","data":{{"groups":[{newer},{other},{older}]}}}}"#
     )));
 
@@ -215,9 +209,10 @@ async fn duplicate_id_with_the_same_updated_at_keeps_the_last() {
     let app = spawn_app(0).await;
     let first = group("5", r#""2024-08-04 09:00:00""#, r#","tier":"first""#);
     let last = group("5", r#""2024-08-04 09:00:00""#, r#","tier":"last""#);
-    app.api.push_fault(raw(&format!(
-        r#"{{"status":200,"data":{{"groups":[{first},{last}]}}}}"#
-    )));
+    app.api.push_fault(json_response(
+        200,
+        format!(r#"{{"status":200,"data":{{"groups":[{first},{last}]}}}}"#),
+    ));
 
     let report = app.sync().await;
 
@@ -258,9 +253,10 @@ async fn business_code_comes_from_the_record_else_from_the_scope() {
     let own = group("1", r#""2024-08-04 09:00:00""#, r#","business_code":9"#);
     let absent = group("2", r#""2024-08-04 09:00:00""#, "");
     let null = group("3", r#""2024-08-04 09:00:00""#, r#","business_code":null"#);
-    app.api.push_fault(raw(&format!(
-        r#"{{"status":200,"data":{{"groups":[{own},{absent},{null}]}}}}"#
-    )));
+    app.api.push_fault(json_response(
+        200,
+        format!(r#"{{"status":200,"data":{{"groups":[{own},{absent},{null}]}}}}"#),
+    ));
 
     let reports = app.sync_scopes(&[Scope::business(5)], Ask::default()).await;
 
@@ -283,27 +279,9 @@ async fn business_code_comes_from_the_record_else_from_the_scope() {
     assert_eq!(codes, vec![(1, Some(9)), (2, Some(5)), (3, Some(5))]);
 }
 
-/// Ten groups in pages of three, already synced once in full.
-async fn synced_paginated_app() -> TestApp {
-    let app = spawn_app_with(FakeOptions {
-        groups: 10,
-        pagination: Pagination::NextUrl {
-            location: LinkLocation::TopLevel,
-            absolute: false,
-        },
-        per_page: 3,
-        ..FakeOptions::default()
-    })
-    .await;
-    let first = app.sync().await;
-    assert_eq!(first.status, RunStatus::Success, "{:?}", first.error);
-    app.api.clear_requests();
-    app
-}
-
 #[tokio::test]
 async fn ignored_updated_at_filter_logs_filter_not_honoured_once_with_the_count() {
-    let app = synced_paginated_app().await;
+    let app = synced_paginated_app(10, 3).await;
     app.api.honour_updated_at_filter(false);
 
     let report = app.sync().await;
@@ -328,7 +306,7 @@ async fn ignored_updated_at_filter_logs_filter_not_honoured_once_with_the_count(
 
 #[tokio::test]
 async fn honoured_updated_at_filter_logs_no_filter_not_honoured() {
-    let app = synced_paginated_app().await;
+    let app = synced_paginated_app(10, 3).await;
     app.api.update_groups(&[2, 9], "2025-06-01 00:00:00");
 
     let report = app.sync().await;
@@ -364,7 +342,7 @@ async fn announced_count_differing_from_the_records_received_logs_count_mismatch
 
 #[tokio::test]
 async fn right_count_announced_on_every_page_logs_no_count_mismatch() {
-    let app = synced_paginated_app().await;
+    let app = synced_paginated_app(10, 3).await;
 
     let report = app
         .sync_with(Ask {

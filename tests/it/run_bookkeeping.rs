@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
 use xtrakit_sync::domain::RunStatus;
 
 use crate::fake_api::Fault;
-use crate::helpers::{assert_exit, spawn_app, tick, wait_until};
+use crate::helpers::{
+    assert_exit, hold_write_lock, release_write_lock, spawn_app, tick, wait_until,
+};
 
 #[tokio::test]
 async fn a_run_end_blocked_by_an_analysts_lock_is_written_by_the_next_sync_with_its_true_reason() {
@@ -26,30 +26,18 @@ async fn a_run_end_blocked_by_an_analysts_lock_is_written_by_the_next_sync_with_
             app.api.request_count() > 0
         })
         .await;
-        let options = SqliteConnectOptions::new().filename(&app.db_path);
-        let mut conn = SqliteConnection::connect_with(&options)
-            .await
-            .expect("analyst connection");
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut conn)
-            .await
-            .expect("BEGIN IMMEDIATE");
-        conn
+        hold_write_lock(&app).await
     };
 
     // The page waits 30 s on the analyst and fails; so does the run's end.
-    let (blocked, mut analyst) = tokio::join!(tick(&syncer), analyst);
+    let (blocked, analyst) = tokio::join!(tick(&syncer), analyst);
 
     assert_eq!(
         (blocked.status, blocked.exit_code),
         (RunStatus::Failed, 4),
         "{blocked:?}"
     );
-    sqlx::query("ROLLBACK")
-        .execute(&mut analyst)
-        .await
-        .expect("ROLLBACK");
-    analyst.close().await.expect("analyst closes");
+    release_write_lock(analyst).await;
     assert_eq!(
         app.last_run_status().await,
         "running",

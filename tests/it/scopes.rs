@@ -38,13 +38,30 @@ async fn sync_both(app: &TestApp, ask: Ask) {
     }
 }
 
-async fn state_rows(app: &TestApp) -> Vec<(String, Option<i64>, Option<String>)> {
+/// A run's scope, status and count of records received.
+#[derive(Debug, sqlx::FromRow)]
+struct ScopeRun {
+    business_code: Option<i64>,
+    status: String,
+    received: i64,
+}
+
+/// One `sync_state` row.
+#[derive(Debug, sqlx::FromRow)]
+struct StateRow {
+    scope: String,
+    business_code: Option<i64>,
+    watermark: Option<String>,
+}
+
+async fn state_rows(app: &TestApp) -> Vec<StateRow> {
     let pool = app.db().await;
-    let rows =
-        sqlx::query_as("SELECT scope, business_code, watermark FROM sync_state ORDER BY scope")
-            .fetch_all(&pool)
-            .await
-            .expect("sync_state");
+    let rows = sqlx::query_as::<_, StateRow>(
+        "SELECT scope, business_code, watermark FROM sync_state ORDER BY scope",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("sync_state");
     pool.close().await;
     rows
 }
@@ -89,20 +106,23 @@ async fn each_scope_keeps_one_state_row_and_its_own_watermark() {
     };
     let first = state_rows(&app).await;
     assert_eq!(first.len(), 2, "{first:?}");
-    assert_eq!(first[0].0, "business_code=1");
-    assert_eq!(first[0].1, Some(1));
-    assert_eq!(first[0].2, app.text(&newest(1)).await);
-    assert_eq!(first[1].0, "business_code=2");
-    assert_eq!(first[1].1, Some(2));
-    assert_eq!(first[1].2, app.text(&newest(2)).await);
+    assert_eq!(first[0].scope, "business_code=1");
+    assert_eq!(first[0].business_code, Some(1));
+    assert_eq!(first[0].watermark, app.text(&newest(1)).await);
+    assert_eq!(first[1].scope, "business_code=2");
+    assert_eq!(first[1].business_code, Some(2));
+    assert_eq!(first[1].watermark, app.text(&newest(2)).await);
     app.api.update_groups(&[2], "2026-11-20 10:00:00");
 
     sync_both(&app, Ask::default()).await;
 
     let second = state_rows(&app).await;
     assert_eq!(second.len(), 2, "still one row per scope: {second:?}");
-    assert_eq!(second[0].2, first[0].2, "scope 1 saw nothing new");
-    assert_eq!(second[1].2.as_deref(), Some("2026-11-20 10:00:00"));
+    assert_eq!(
+        second[0].watermark, first[0].watermark,
+        "scope 1 saw nothing new"
+    );
+    assert_eq!(second[1].watermark.as_deref(), Some("2026-11-20 10:00:00"));
     assert_eq!(
         app.scalar("SELECT count(*) FROM sync_state WHERE scope = 'all'")
             .await,
@@ -118,17 +138,18 @@ async fn each_scope_gets_its_own_run_row_in_every_run() {
     sync_both(&app, Ask::default()).await;
 
     let pool = app.db().await;
-    let runs: Vec<(Option<i64>, String, i64)> =
-        sqlx::query_as("SELECT business_code, status, received FROM sync_runs ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let runs = sqlx::query_as::<_, ScopeRun>(
+        "SELECT business_code, status, received FROM sync_runs ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     pool.close().await;
-    let codes: Vec<Option<i64>> = runs.iter().map(|r| r.0).collect();
+    let codes: Vec<Option<i64>> = runs.iter().map(|r| r.business_code).collect();
     assert_eq!(codes, [Some(1), Some(2), Some(1), Some(2)]);
-    assert!(runs.iter().all(|r| r.1 == "success"), "{runs:?}");
+    assert!(runs.iter().all(|r| r.status == "success"), "{runs:?}");
     assert_eq!(
-        (runs[0].2, runs[1].2),
+        (runs[0].received, runs[1].received),
         (5, 5),
         "each run counts its scope only"
     );

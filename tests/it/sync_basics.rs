@@ -78,14 +78,14 @@ async fn incremental_run_sends_the_watermark_date_less_lookback_and_counts_chang
     let (inserted, updated) = (report.tally.inserted, report.tally.updated);
     assert_eq!((inserted, updated), (1, 2));
     assert_eq!(app.live_groups().await, 11);
-    let run: (i64, i64, i64) = sqlx::query_as(
+    let (run_inserted, run_updated, run_unchanged): (i64, i64, i64) = sqlx::query_as(
         "SELECT inserted, updated, unchanged FROM sync_runs ORDER BY id DESC LIMIT 1",
     )
     .fetch_one(&app.db().await)
     .await
     .unwrap();
-    assert_eq!((run.0, run.1), (1, 2));
-    assert_eq!(run.2 as u64, report.tally.received - 3);
+    assert_eq!((run_inserted, run_updated), (1, 2));
+    assert_eq!(run_unchanged as u64, report.tally.received - 3);
 }
 
 #[tokio::test]
