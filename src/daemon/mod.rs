@@ -138,9 +138,10 @@ async fn tick(daemon: Arc<Daemon>, trigger: Trigger) {
     }
     let now = Utc::now();
     let second = now.timestamp();
-    let claimed = daemon
-        .busy_since
-        .compare_exchange(IDLE, second, Ordering::SeqCst, Ordering::SeqCst);
+    let claimed =
+        daemon
+            .busy_since
+            .compare_exchange(IDLE, second, Ordering::SeqCst, Ordering::SeqCst);
     if let Err(running_since) = claimed {
         if second.abs_diff(running_since) > SAME_MOMENT_SECS {
             skipped(&daemon, "the previous sync is still running").await;
