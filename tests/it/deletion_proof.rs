@@ -4,7 +4,7 @@
 use xtrakit_sync::domain::RunStatus;
 
 use crate::fake_api::{Fault, MessageCount, MetaLocation, Mutation, Pagination};
-use crate::helpers::{spawn_app, Ask, TestApp, FULL};
+use crate::helpers::{spawn_app, TestApp, FULL, FULL_MASS_DELETE};
 
 const NUMBERED: Pagination = Pagination::Numbered {
     location: MetaLocation::InMeta,
@@ -113,12 +113,7 @@ async fn an_empty_page_inside_the_listing_fails_the_full_run_and_marks_nothing()
     let before = app.snapshot().await;
     fail_after(&app, 3, empty_page());
 
-    let report = app
-        .sync_with(Ask {
-            full: true,
-            allow_mass_delete: true,
-        })
-        .await;
+    let report = app.sync_with(FULL_MASS_DELETE).await;
 
     assert_eq!(report.status, RunStatus::Failed);
     assert!(app.deleted_ids().await.is_empty());
@@ -202,12 +197,7 @@ async fn a_200_body_with_only_an_error_is_a_bad_response_and_deletes_nothing() {
     };
     fail_after(&app, 0, error_body);
 
-    let report = app
-        .sync_with(Ask {
-            full: true,
-            allow_mass_delete: true,
-        })
-        .await;
+    let report = app.sync_with(FULL_MASS_DELETE).await;
 
     assert_eq!(report.status, RunStatus::Failed);
     assert_eq!(app.live_groups().await, 10);
@@ -226,12 +216,7 @@ async fn a_first_listing_that_comes_back_empty_is_corrected_by_the_confirming_li
     let before = app.snapshot().await;
     app.api.push_fault(empty_page());
 
-    let report = app
-        .sync_with(Ask {
-            full: true,
-            allow_mass_delete: true,
-        })
-        .await;
+    let report = app.sync_with(FULL_MASS_DELETE).await;
 
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
     assert_eq!(report.tally.deleted, 0);

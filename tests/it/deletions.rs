@@ -4,7 +4,7 @@
 use xtrakit_sync::domain::{Mode, RunStatus};
 
 use crate::fake_api::{Fault, MetaLocation, Pagination};
-use crate::helpers::{spawn_app, synced_app, Ask, TestApp, FULL};
+use crate::helpers::{spawn_app, synced_app, TestApp, FULL, FULL_MASS_DELETE};
 
 async fn ids(app: &TestApp, sql: &str) -> Vec<i64> {
     let pool = app.db().await;
@@ -154,12 +154,7 @@ async fn allow_mass_delete_lifts_the_guard_for_that_run() {
     let app = synced_app(10).await;
     app.api.remove_groups(&[1, 2, 3, 4, 5, 6]);
 
-    let report = app
-        .sync_with(Ask {
-            full: true,
-            allow_mass_delete: true,
-        })
-        .await;
+    let report = app.sync_with(FULL_MASS_DELETE).await;
 
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
     assert_eq!(report.tally.deleted, 6);

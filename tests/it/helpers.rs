@@ -77,6 +77,12 @@ pub const FULL: Ask = Ask {
     allow_mass_delete: false,
 };
 
+/// `--once --full --allow-mass-delete`.
+pub const FULL_MASS_DELETE: Ask = Ask {
+    full: true,
+    allow_mass_delete: true,
+};
+
 impl TestApp {
     pub async fn syncer(&self) -> Syncer {
         let client = ApiClient::new(ClientSettings {
