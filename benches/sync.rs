@@ -1,33 +1,44 @@
-//! The sync benchmark (SPEC section 9, issue 4).
+//! The sync benchmark (SPEC section 9, issues 4 and 9).
 //!
 //! ```text
-//! cargo bench --bench sync                 # the issue's scenarios, median of 3 runs
+//! cargo bench --bench sync                 # the issues' scenarios, median of 3 runs
 //! cargo bench --bench sync -- --quick      # 10 000 and 100 000 groups, one run
 //! BENCH_N=200000 BENCH_RUNS=1 cargo bench --bench sync
 //! cargo bench --bench sync -- --sizes 100000,1000000 --noop-sizes 10000,1000000 --runs 3
 //! ```
 //!
 //! The fake API runs in this process and serves N generated groups, 1 000 per page, linked by
-//! `next_page_url`, over real HTTP on loopback. Each sync is the release binary
-//! (`xtrakit-sync --once`, history on) in a child process on a fresh SQLite file, started by a
-//! small launcher process, so the peak resident memory reported (`ru_maxrss` from `wait4`) is
-//! the sync's alone, never the fake's. `cargo bench` builds that binary with the bench
-//! (release) profile before running this.
+//! `next_page_url`, gzip-compressed (as the sync asks), over real HTTP on loopback. Each sync
+//! is the release binary (`xtrakit-sync --once`, history on) in a child process on a fresh
+//! SQLite file, started by a small launcher process, so the peak resident memory reported
+//! (`ru_maxrss` from `wait4`) is the sync's alone, never the fake's. `cargo bench` builds that
+//! binary with the bench (release) profile before running this. Every listing a sync makes is
+//! fetched once beforehand, so the fake has its pages compressed: a real server compresses on
+//! its own machine, not on the sync's two cores.
 //!
 //! Scenarios, for each size N:
+//! - `load-floor`: the same N records, held in memory as response bodies, parsed with the
+//!   library's parser and written with their history rows by the simplest loop on SQLite's C
+//!   API (one transaction per page, one prepared `INSERT` per row, no HTTP, no run
+//!   bookkeeping) into the same schema without its secondary indexes, which are then built
+//!   once (timed): what a bulk load costs on this machine;
 //! - `full`: the first sync of N groups into an empty database;
 //! - `noop`: then incremental syncs with nothing new (for the `--noop-sizes`), each receiving
 //!   the same 100 unchanged records whatever N (see `noops`), five per run;
-//! - `incremental-1pct`: then an incremental sync after the fake updated 1 % of the groups;
-//! - `floor`: the same N records, fetched beforehand and held in memory, parsed with the
-//!   library's parser and written with their history rows by the simplest loop on SQLite's C
-//!   API (one transaction per page, one prepared `INSERT` per row, no HTTP, no run
-//!   bookkeeping) on the same schema and settings: what SQLite alone costs on this machine.
+//! - `update-floor`: the 1 % of groups the fake then changes, parsed from the listing the
+//!   incremental sync will receive and applied with their history rows by the simplest loop
+//!   (one `UPDATE` and one `INSERT` per row, one transaction per page) to the load floor's
+//!   database, indexes live;
+//! - `incremental-1pct`: the incremental sync of those changes.
 //!
-//! Figures are medians over the runs; a ratio (`full` to `floor`, `incremental-1pct` to
-//! `full`) is the median of the ratios within each run, so a disturbance of a shared machine
-//! counts once. `rows written` counts the `customer_groups` rows the scenario changed (those
-//! whose `last_changed_at` moved) and the history rows it added; a `noop` must write none.
+//! Then, once per run, `latency-numbered` and `latency-links`: a first sync of 100 pages of
+//! 1 000 from a fake that waits 50 ms before each answer, with page numbers and with links.
+//!
+//! Figures are medians over the runs; a ratio (`full` to `load-floor`, `incremental-1pct` to
+//! `update-floor`) is the median of the ratios within each run, so a disturbance of a shared
+//! machine counts once. `rows written` counts the `customer_groups` rows the scenario changed
+//! (those whose `last_changed_at` moved) and the history rows it added; a `noop` must write
+//! none. `wire MB` is what the fake sent, then what the sync decoded from it.
 // A benchmark exports nothing: `pub` here only shares items between its modules.
 #![allow(unreachable_pub)]
 
@@ -48,11 +59,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fake_api::{FakeApi, FakeOptions, LinkLocation, Pagination};
+use fake_api::{FakeApi, FakeOptions, LinkLocation, MetaLocation, Pagination, WireBytes};
 use libsqlite3_sys as ffi;
-use xtrakit_sync::api::{parse_body, Content};
+use xtrakit_sync::api::{parse_body, Content, NextLink};
 use xtrakit_sync::domain::{format_timestamp, now_utc};
-use xtrakit_sync::store::Store;
+use xtrakit_sync::store::{Store, LOAD_INDEXES};
 
 use floor::*;
 use launcher::*;
@@ -133,16 +144,21 @@ pub(crate) struct Sample {
     pub(crate) rss_kib: Option<u64>,
     pub(crate) groups_written: u64,
     pub(crate) history_written: u64,
+    /// Response bytes the fake sent (compressed) and the sync decoded; `None` for floors.
+    pub(crate) wire: Option<WireBytes>,
 }
 
 type Results = BTreeMap<(usize, &'static str, usize), Vec<Sample>>;
 
 pub(crate) fn order(scenario: &str) -> usize {
     match scenario {
-        "floor" => 0,
+        "load-floor" => 0,
         "full" => 1,
-        "incremental-1pct" => 2,
-        _ => 3,
+        "update-floor" => 2,
+        "incremental-1pct" => 3,
+        "noop" => 4,
+        "latency-numbered" => 5,
+        _ => 6,
     }
 }
 
@@ -168,14 +184,17 @@ fn main() {
         for &n in &plan.sizes {
             eprintln!("run {run}/{}: N = {n}", plan.runs);
             let noop = plan.noop_sizes.contains(&n);
-            runtime.block_on(sync_scenarios(&launcher, n, noop, &mut results));
-            let floor = runtime.block_on(floor(n));
-            push(&mut results, n, "floor", floor);
+            runtime.block_on(size_scenarios(&launcher, n, noop, &mut results));
         }
         for &n in plan.noop_sizes.iter().filter(|n| !plan.sizes.contains(n)) {
             eprintln!("run {run}/{}: noop on N = {n}", plan.runs);
             runtime.block_on(noop_only(&launcher, n, &mut results));
         }
+        eprintln!(
+            "run {run}/{}: {LATENCY_PAGES} pages at {LATENCY_MS} ms",
+            plan.runs
+        );
+        runtime.block_on(latency_scenarios(&launcher, &mut results));
     }
     let launcher_peak = launcher.lock().expect("launcher").peak_kib;
     print_table(&plan, &results, launcher_peak);
@@ -193,14 +212,18 @@ pub(crate) const NOOP_REPEATS: usize = 5;
 
 type Shared<T> = Arc<Mutex<T>>;
 
-/// `full`, then `noop` (if asked), then `incremental-1pct`, all on one database.
-pub(crate) async fn sync_scenarios(
+/// For one N, on one fake: the load floor, `full`, `noop` (if asked), then the update floor
+/// and `incremental-1pct` on the same 1 % of changed groups.
+pub(crate) async fn size_scenarios(
     launcher: &Shared<Launcher>,
     n: usize,
     noop: bool,
     results: &mut Results,
 ) {
-    let fake = start_fake(n).await;
+    let fake = start_fake(n, link_pagination(), Duration::ZERO).await;
+    let floor = FloorDb::new().await;
+    let bodies = Arc::new(fetch_bodies(&fake.api_url()).await);
+    push(results, n, "load-floor", floor.load(bodies).await);
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("xtrakit.db");
     push(results, n, "full", run_sync(launcher, &fake, &db).await);
@@ -209,6 +232,16 @@ pub(crate) async fn sync_scenarios(
     }
     let stamp = format_timestamp(now_utc());
     let updated = fake.update_fraction(0.01, &stamp);
+    // The listing the incremental sync will ask for, fetched once beforehand: the update
+    // floor writes its changed records, and the fake has it compressed and filtered.
+    let filter = Snapshot::take(&db).filter;
+    let changed = fetch_bodies(&format!("{}?updated_at={filter}", fake.api_url())).await;
+    push(
+        results,
+        n,
+        "update-floor",
+        floor.update(changed, updated.clone()).await,
+    );
     let sample = run_sync(launcher, &fake, &db).await;
     assert_eq!(
         sample.groups_written,
@@ -219,9 +252,48 @@ pub(crate) async fn sync_scenarios(
     fake.shutdown();
 }
 
+/// Pages of the latency scenarios, and the fake's latency per request.
+pub(crate) const LATENCY_PAGES: usize = 100;
+pub(crate) const LATENCY_MS: u64 = 50;
+
+/// A first sync of 100 pages from a fake that takes 50 ms to answer each request, once with
+/// numbered pages and once with links: how much of the network's latency the sync hides.
+pub(crate) async fn latency_scenarios(launcher: &Shared<Launcher>, results: &mut Results) {
+    let n = LATENCY_PAGES * PER_PAGE;
+    let numbered = Pagination::Numbered {
+        location: MetaLocation::TopLevel,
+    };
+    for (scenario, pagination) in [
+        ("latency-numbered", numbered),
+        ("latency-links", link_pagination()),
+    ] {
+        let fake = start_fake(n, pagination, Duration::ZERO).await;
+        // Compressed pages cached first, without the latency.
+        fetch_numbered_or_linked(&fake, pagination).await;
+        fake.set_latency(Duration::from_millis(LATENCY_MS));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("xtrakit.db");
+        push(results, n, scenario, run_sync(launcher, &fake, &db).await);
+        fake.shutdown();
+    }
+}
+
+async fn fetch_numbered_or_linked(fake: &FakeApi, pagination: Pagination) {
+    match pagination {
+        Pagination::Numbered { .. } => {
+            for page in 1..=LATENCY_PAGES {
+                fetch_bodies(&format!("{}?page={page}", fake.api_url())).await;
+            }
+        }
+        _ => {
+            fetch_bodies(&fake.api_url()).await;
+        }
+    }
+}
+
 /// A database of N rows made by a full sync (not reported), then the `noop` syncs.
 pub(crate) async fn noop_only(launcher: &Shared<Launcher>, n: usize, results: &mut Results) {
-    let fake = start_fake(n).await;
+    let fake = start_fake(n, link_pagination(), Duration::ZERO).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("xtrakit.db");
     run_sync(launcher, &fake, &db).await;
@@ -255,15 +327,20 @@ pub(crate) async fn noops(
     }
 }
 
-pub(crate) async fn start_fake(n: usize) -> FakeApi {
+pub(crate) fn link_pagination() -> Pagination {
+    Pagination::NextUrl {
+        location: LinkLocation::TopLevel,
+        absolute: true,
+    }
+}
+
+pub(crate) async fn start_fake(n: usize, pagination: Pagination, latency: Duration) -> FakeApi {
     FakeApi::start(FakeOptions {
         api_key: Some(KEY.into()),
-        pagination: Pagination::NextUrl {
-            location: LinkLocation::TopLevel,
-            absolute: true,
-        },
+        pagination,
         per_page: PER_PAGE,
         groups: n,
+        latency,
         ..FakeOptions::default()
     })
     .await
@@ -281,6 +358,7 @@ pub(crate) async fn run_sync(launcher: &Shared<Launcher>, fake: &FakeApi, db: &P
         }
         warm_up(fake, &before.filter).await;
     }
+    let wire_before = fake.wire_bytes();
     let (launcher, path, base) = (launcher.clone(), db.to_owned(), fake.base_url());
     let ran =
         tokio::task::spawn_blocking(move || launcher.lock().expect("launcher").run(&path, &base))
@@ -290,6 +368,7 @@ pub(crate) async fn run_sync(launcher: &Shared<Launcher>, fake: &FakeApi, db: &P
         let log = std::fs::read_to_string(db.with_file_name("sync.log")).unwrap_or_default();
         panic!("xtrakit-sync --once exited with {}:\n{log}", ran.code);
     }
+    let wire_after = fake.wire_bytes();
     let after = Snapshot::take(db);
     let since = before.as_ref().map_or("", |b| b.last_changed.as_str());
     let groups_written = Db::open(db).count(&format!(
@@ -301,6 +380,10 @@ pub(crate) async fn run_sync(launcher: &Shared<Launcher>, fake: &FakeApi, db: &P
         rss_kib: Some(ran.rss_kib),
         groups_written,
         history_written: after.history - before.map_or(0, |b| b.history),
+        wire: Some(WireBytes {
+            sent: wire_after.sent - wire_before.sent,
+            decoded: wire_after.decoded - wire_before.decoded,
+        }),
     }
 }
 

@@ -141,9 +141,9 @@ fn oversized(bytes: usize, content_length: bool) -> Response {
     resp
 }
 
-/// A JSON body sent gzip-encoded, as a server does for a client that accepts it.
-pub(super) fn gzip_json(status: StatusCode, body: &str) -> Response {
-    gzip_response(status, gzip(&[body.as_bytes()]))
+/// `body` gzip-compressed, as a server sends it to a client that accepts it.
+pub(super) fn gzip_text(body: &str) -> Vec<u8> {
+    gzip(&[body.as_bytes()])
 }
 
 /// Valid JSON of `decoded_bytes` bytes that compresses to a tiny fraction of that.
@@ -173,7 +173,7 @@ fn gzip(parts: &[&[u8]]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-fn gzip_response(status: StatusCode, bytes: Vec<u8>) -> Response {
+pub(super) fn gzip_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut resp = (status, Body::from(bytes)).into_response();
     let headers = resp.headers_mut();
     headers.insert(

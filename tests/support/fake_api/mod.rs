@@ -15,6 +15,7 @@ mod faults;
 mod render;
 mod server;
 mod timestamps;
+mod wire;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,6 +24,7 @@ use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use dataset::Dataset;
+pub use wire::WireBytes;
 
 /// The one path the fake serves as the API.
 pub const API_PATH: &str = "/api/v1/customer-groups";
@@ -158,6 +160,8 @@ pub struct RecordedRequest {
     pub authorization: Option<String>,
     pub user_agent: Option<String>,
     pub accept_encoding: Option<String>,
+    /// API requests being answered when this one arrived, itself included.
+    pub in_flight: usize,
 }
 
 impl RecordedRequest {
@@ -188,6 +192,8 @@ pub struct FakeOptions {
     pub seed: u64,
     pub honour_updated_at_filter: bool,
     pub message_count: MessageCount,
+    /// Waited before answering each API request, as a network round trip.
+    pub latency: Duration,
 }
 
 impl Default for FakeOptions {
@@ -203,6 +209,7 @@ impl Default for FakeOptions {
             seed: 0,
             honour_updated_at_filter: true,
             message_count: MessageCount::Real,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -231,6 +238,7 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     /// Mutations waiting for the API request count to reach theirs.
     mutations: Mutex<Vec<(usize, Mutation)>>,
+    wire: wire::Wire,
 }
 
 impl Shared {
@@ -296,7 +304,9 @@ impl FakeApi {
             faults: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
             mutations: Mutex::new(Vec::new()),
+            wire: wire::Wire::default(),
         });
+        shared.wire.set_latency(opts.latency);
         let token = CancellationToken::new();
         server::spawn(listener, shared.clone(), token.clone());
         let stop = StopOnDrop {
@@ -317,6 +327,16 @@ impl FakeApi {
     /// The full URL of the API endpoint.
     pub fn api_url(&self) -> String {
         format!("{}{API_PATH}", self.shared.base_url)
+    }
+
+    /// Bytes of data responses sent so far, compressed and decoded.
+    pub fn wire_bytes(&self) -> WireBytes {
+        self.shared.wire.bytes()
+    }
+
+    /// Every API request waits `latency` before it is answered.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.wire.set_latency(latency);
     }
 
     /// Stops accepting connections; requests in flight get a short grace period.

@@ -56,11 +56,14 @@ pub(super) fn spawn(
 }
 
 async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let rec = record(&req);
+    let _answering = shared.wire.answering();
+    let mut rec = record(&req);
+    rec.in_flight = shared.wire.in_flight();
     lock(&shared.requests).push(rec.clone());
     if let Some(denied) = check_auth(&shared, req.headers()) {
         return denied;
     }
+    shared.wire.delay().await;
     let fault = lock(&shared.faults).pop_front();
     if let Some(Fault::Slow { delay }) = &fault {
         tokio::time::sleep(*delay).await;
@@ -84,6 +87,7 @@ fn record(req: &Request) -> RecordedRequest {
         authorization: text(header::AUTHORIZATION),
         user_agent: text(header::USER_AGENT),
         accept_encoding: text(header::ACCEPT_ENCODING),
+        in_flight: 0,
     }
 }
 
@@ -131,8 +135,10 @@ fn serve_data(shared: &Shared, req: &Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
     if wants_gzip {
-        return faults::gzip_json(StatusCode::OK, &body);
+        let bytes = shared.wire.gzip(&body, faults::gzip_text);
+        return faults::gzip_response(StatusCode::OK, bytes.to_vec());
     }
+    shared.wire.plain(body.len());
     json(StatusCode::OK, body)
 }
 
