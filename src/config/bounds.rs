@@ -39,6 +39,10 @@ pub const RETRY_BASE_DELAY_MS: Bound = bound("retry_base_delay_ms", 1, 60_000);
 /// groups, far past any account; beyond that the guard would no longer guard anything.
 pub const MAX_PAGES: Bound = bound("max_pages", 1, 1_000_000);
 
+/// Pages of a page-numbered listing fetched at once: 1 (one after another) to 16; past that
+/// the gain over a network is small and the load on the API is not.
+pub const MAX_CONCURRENT_REQUESTS: Bound = bound("max_concurrent_requests", 1, 16);
+
 /// 1 KiB (smaller cannot hold an error body) to 1 GiB: a page is held in memory whole, so
 /// this cap is the daemon's memory bound and must stay below what a small host has.
 pub const MAX_RESPONSE_BYTES: Bound = bound("max_response_bytes", 1024, 1 << 30);
@@ -51,12 +55,13 @@ pub const LOCK_WAIT_SECS: Bound = bound("lock_wait_secs", 0, 86_400);
 pub const BUSINESS_CODE: Bound = bound("business_codes", 0, i32::MAX as i64);
 
 /// Every integer bound, in the order of the README's table.
-pub const ALL: [Bound; 8] = [
+pub const ALL: [Bound; 9] = [
     LOOKBACK_DAYS,
     REQUEST_TIMEOUT_SECS,
     MAX_RETRIES,
     RETRY_BASE_DELAY_MS,
     MAX_PAGES,
+    MAX_CONCURRENT_REQUESTS,
     MAX_RESPONSE_BYTES,
     LOCK_WAIT_SECS,
     BUSINESS_CODE,

@@ -25,6 +25,7 @@ pub(super) struct FileConfig {
     pub max_retries: Option<i64>,
     pub retry_base_delay_ms: Option<i64>,
     pub max_pages: Option<i64>,
+    pub max_concurrent_requests: Option<i64>,
     pub max_response_bytes: Option<i64>,
     pub lock_wait_secs: Option<i64>,
     pub delete_guard_fraction: Option<f64>,

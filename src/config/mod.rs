@@ -178,6 +178,8 @@ pub struct Settings {
     /// The first retry's backoff step (doubling, with jitter); tests and impatient users lower it.
     pub retry_base_delay: Duration,
     pub max_pages: u32,
+    /// Pages of a page-numbered listing in flight at once.
+    pub max_concurrent_requests: u32,
     pub max_response_bytes: u64,
     pub lock_wait: Duration,
     pub delete_guard_fraction: f64,

@@ -64,6 +64,10 @@ fn values(s: &Settings) -> Vec<(&'static str, Value)> {
             int(s.retry_base_delay.as_millis() as u64),
         ),
         ("max_pages", int(s.max_pages.into())),
+        (
+            "max_concurrent_requests",
+            int(s.max_concurrent_requests.into()),
+        ),
         ("max_response_bytes", int(s.max_response_bytes)),
         ("lock_wait_secs", int(s.lock_wait.as_secs())),
         (

@@ -62,6 +62,11 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
             1000,
         )?),
         max_pages: l.bounded(bounds::MAX_PAGES, l.file.max_pages, 10_000)?,
+        max_concurrent_requests: l.bounded(
+            bounds::MAX_CONCURRENT_REQUESTS,
+            l.file.max_concurrent_requests,
+            4,
+        )?,
         max_response_bytes: l.bounded(
             bounds::MAX_RESPONSE_BYTES,
             l.file.max_response_bytes,

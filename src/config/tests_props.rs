@@ -32,6 +32,7 @@ const FILE_KEYS: &[&str] = &[
     "max_retries",
     "retry_base_delay_ms",
     "max_pages",
+    "max_concurrent_requests",
     "max_response_bytes",
     "lock_wait_secs",
     "delete_guard_fraction",
@@ -239,6 +240,10 @@ fn assert_sound(result: Result<Settings, ConfigError>) -> Result<(), TestCaseErr
     check_bound(bounds::LOOKBACK_DAYS, s.lookback_days.into())?;
     check_bound(bounds::MAX_RETRIES, s.max_retries.into())?;
     check_bound(bounds::MAX_PAGES, s.max_pages.into())?;
+    check_bound(
+        bounds::MAX_CONCURRENT_REQUESTS,
+        s.max_concurrent_requests.into(),
+    )?;
     let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     check_bound(bounds::REQUEST_TIMEOUT_SECS, secs(s.request_timeout))?;
     check_bound(bounds::LOCK_WAIT_SECS, secs(s.lock_wait))?;

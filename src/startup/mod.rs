@@ -34,10 +34,11 @@ pub async fn build_syncer(settings: &Settings) -> Result<Syncer, StartupError> {
     let store = open_store(&settings.database).await?;
     Ok(Syncer {
         store,
-        client,
+        client: client.into(),
         options: SyncOptions {
             lookback_days: settings.lookback_days,
             max_pages: settings.max_pages,
+            max_concurrent_requests: settings.max_concurrent_requests,
             history: settings.history,
             delete_guard_fraction: settings.delete_guard_fraction,
         },

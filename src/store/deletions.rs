@@ -39,6 +39,19 @@ impl Store {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    /// Whether the scope has any row, live or deleted: a scope with none gets a first load.
+    #[instrument(skip_all, fields(scope = %scope))]
+    pub async fn holds_any(&self, scope: Scope) -> Result<bool, StoreError> {
+        let query = match scope.business_code() {
+            None => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customer_groups)"),
+            Some(code) => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM customer_groups WHERE business_code = ?)",
+            )
+            .bind(code),
+        };
+        Ok(query.fetch_one(&self.writer()).await?)
+    }
+
     /// Live ids of the scope that `seen` lacks. The ids stream through; only the missing
     /// ones are kept.
     #[instrument(skip_all, fields(scope = %scope, seen = seen.len()))]

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 use futures_util::TryStreamExt;
 use sqlx::{Row, SqliteConnection};
-use tracing::instrument;
+use tracing::{debug, instrument};
 
 use super::runs::{insert_events, LogEvent};
 use super::{sql, Store, StoreError};
@@ -33,6 +33,9 @@ pub struct PageWrite<'a> {
     pub repeats: &'a HashSet<i64>,
     pub history: bool,
     pub now: NaiveDateTime,
+    /// The first listing of a scope that held no row when the run began: only ids an earlier
+    /// page carried can be stored, so the others are inserted without being looked up.
+    pub fresh: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,6 +72,14 @@ struct Write<'a> {
     updated_at: Option<String>,
 }
 
+/// Which records of a page are looked up before writing.
+#[derive(Clone, Copy)]
+enum Lookup {
+    Every,
+    /// Only the ids an earlier page of the listing carried (a fresh scope's first listing).
+    Repeats,
+}
+
 /// What the database holds for an id of the page.
 struct Stored {
     deleted: bool,
@@ -82,8 +93,34 @@ impl Store {
     /// the run row always describes exactly what was committed.
     #[instrument(skip_all, fields(run_id = page.run_id, records = page.records.len()))]
     pub async fn write_page(&self, page: &PageWrite<'_>) -> Result<PageCounts, StoreError> {
+        if page.fresh {
+            match self.write_page_looking_up(page, Lookup::Repeats).await {
+                Err(StoreError::Query(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                    // Another scope holds one of the ids (a group moved between business
+                    // codes): nothing was committed, and the page is written the usual way.
+                    debug!("an id of a first load is stored already; looking every record up");
+                }
+                written => return written,
+            }
+        }
+        self.write_page_looking_up(page, Lookup::Every).await
+    }
+
+    async fn write_page_looking_up(
+        &self,
+        page: &PageWrite<'_>,
+        lookup: Lookup,
+    ) -> Result<PageCounts, StoreError> {
         let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
-        let stored = diff_page(&mut tx, page.records).await?;
+        let looked_up: Vec<&GroupRecord> = match lookup {
+            Lookup::Every => page.records.iter().collect(),
+            Lookup::Repeats => page
+                .records
+                .iter()
+                .filter(|r| page.repeats.contains(&r.id))
+                .collect(),
+        };
+        let stored = diff_page(&mut tx, &looked_up).await?;
         let mut counts = PageCounts::default();
         let mut writes: Vec<Write<'_>> = Vec::new();
         for record in page.records {
@@ -147,7 +184,7 @@ impl Store {
 /// records compares each record's JSON with the stored text inside SQLite.
 async fn diff_page(
     conn: &mut SqliteConnection,
-    records: &[GroupRecord],
+    records: &[&GroupRecord],
 ) -> Result<HashMap<i64, Stored>, StoreError> {
     let mut stored = HashMap::with_capacity(records.len());
     let mut rest = records;

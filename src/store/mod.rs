@@ -7,6 +7,7 @@ mod connect;
 mod deletions;
 mod groups;
 mod identity;
+mod indexes;
 mod runs;
 mod sql;
 mod status;
@@ -25,6 +26,7 @@ use connect::FileId;
 
 pub use admin::Change;
 pub use groups::{PageCounts, PageWrite};
+pub use indexes::{SecondaryIndex, LOAD_INDEXES};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
 
@@ -186,6 +188,12 @@ impl Store {
     }
 }
 
+/// Makes the secondary indexes a load dropped and did not live to make again.
+async fn restore_indexes(writer: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = writer.acquire().await?;
+    indexes::restore_missing(&mut conn).await
+}
+
 /// Opens the pools of `path`, migrates, and notes which file the path named.
 async fn open_pools(path: &Path) -> Result<Pools, StoreError> {
     let mut attempt = 1;
@@ -214,6 +222,10 @@ async fn open_once(path: &Path) -> Result<Pools, StoreError> {
             path: path.to_owned(),
             source,
         });
+    }
+    if let Err(e) = restore_indexes(&writer).await {
+        writer.close().await;
+        return Err(e);
     }
     let file = match FileId::of(path) {
         Ok(id) => id,

@@ -3,17 +3,17 @@
 //! that confirm deletion candidates); each returns what it saw beyond what it wrote.
 
 use std::collections::HashSet;
-use std::pin::pin;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
-use futures_util::future::{select, Either};
 use reqwest::Url;
 use roaring::RoaringTreemap;
 use tracing::{debug, warn};
 
+use super::ahead::Ahead;
 use super::run::Run;
 use super::{events, Events};
-use crate::api::{ApiError, Content, Groups, Page, Reached};
+use crate::api::{ApiError, Content, Groups, Page, Reached, RetryNotice};
 use crate::domain::now_utc;
 use crate::outcome::SyncError;
 use crate::store::{LogEvent, PageWrite};
@@ -43,51 +43,67 @@ impl Listing {
 }
 
 impl Run<'_> {
-    /// Every page of one listing, in order. While a page is written, the next one (named by
-    /// that page) is already being fetched, so the network and SQLite work at the same time.
+    /// Every page of one listing, in order. While a page is written, the pages after it are
+    /// already being fetched (see `ahead`), so the network and SQLite work at the same time.
     /// Failures keep the sequential order: a page that arrived is written before the failure
     /// of its link or of the request after it is returned, and a failed write abandons the
-    /// request in flight. Stops with an error on a repeated page URL or past `max_pages`.
+    /// requests in flight. Stops with an error on a repeated page URL or past `max_pages`.
     pub(super) async fn list(&mut self, filter: Option<NaiveDate>) -> Result<Listing, SyncError> {
-        let client = &self.syncer.client;
+        let syncer = self.syncer;
+        let max_pages = u64::from(syncer.options.max_pages);
         let mut listing = Listing::default();
         let mut visited: HashSet<String> = HashSet::new();
-        let first = client.first_page(&self.scope, filter);
-        let first = self.admit(&mut visited, first, 0)?;
-        self.current_url = Some(first.clone());
-        let fetched = client
-            .fetch_page(&first, Reached::First, &mut self.retries)
-            .await;
-        self.flush_retries().await;
-        let mut page = fetched?;
-        let mut fetched_pages: u64 = 1;
-        loop {
-            let next = match client.next_page(&page.url, &page.body.next) {
+        let first = syncer.client.first_page(&self.scope, filter);
+        let mut ahead = Ahead::new(Arc::clone(&syncer.client));
+        ahead.push(self.admit(&mut visited, first, 0)?, Reached::First);
+        let mut fetched_pages: u64 = 0;
+        while let Some(fetched) = ahead.take().await {
+            self.current_url = Some(fetched.url.clone());
+            self.take_retries(fetched.retries, &fetched.result).await;
+            let page = fetched.result?;
+            fetched_pages += 1;
+            let next = match syncer.client.next_page(&page.url, &page.body.next) {
                 Ok(Some(url)) => self.admit(&mut visited, url, fetched_pages).map(Some),
                 Ok(None) => Ok(None),
                 Err(e) => Err(e.into()),
             };
-            let ahead = next.as_ref().ok().and_then(Option::as_ref);
-            if let Some(url) = ahead {
-                self.current_url = Some(url.clone());
+            match &next {
+                Ok(Some(url)) => {
+                    let budget = max_pages.saturating_sub(fetched_pages);
+                    ahead.follow(url, &page, self.width, budget);
+                    self.current_url = Some(url.clone());
+                }
+                _ => ahead.clear(),
             }
-            let fetched = match self
-                .write_fetching(&page, ahead, filter, &mut listing)
+            if let Err(e) = ahead
+                .alongside(self.write(&page, filter, &mut listing))
                 .await
             {
-                Ok(fetched) => fetched,
-                Err(e) => {
-                    self.current_url = Some(page.url.clone());
-                    return Err(e);
-                }
-            };
-            self.flush_retries().await;
-            let (Some(_), Some(fetched)) = (next?, fetched) else {
-                return Ok(listing);
-            };
-            page = fetched?;
-            fetched_pages += 1;
+                self.current_url = Some(page.url.clone());
+                return Err(e);
+            }
+            if next?.is_none() {
+                break;
+            }
         }
+        Ok(listing)
+    }
+
+    /// Logs a request's retries; after a 429 the rest of the run asks one page at a time.
+    async fn take_retries(&mut self, retries: Vec<RetryNotice>, result: &Result<Page, ApiError>) {
+        let limited = retries
+            .iter()
+            .map(|r| &r.error)
+            .chain(result.as_ref().err());
+        if self.width > 1 && limited.into_iter().any(|e| e.http_status() == Some(429)) {
+            self.width = 1;
+            warn!(
+                "the API answered 429 Too Many Requests: fetching one page at a time for the \
+                 rest of this run"
+            );
+        }
+        self.retries.extend(retries);
+        self.flush_retries().await;
     }
 
     /// `url` if this listing may fetch it as page `fetched + 1`.
@@ -110,16 +126,13 @@ impl Run<'_> {
         Ok(url)
     }
 
-    /// Writes one page in one transaction and counts it, while fetching `ahead` (if any).
-    /// `Err` is the write's failure, which drops the fetch; the fetch's own result is returned
-    /// once the page is written.
-    async fn write_fetching(
+    /// Writes one page in one transaction and counts it.
+    async fn write(
         &mut self,
         page: &Page,
-        ahead: Option<&Url>,
         filter: Option<NaiveDate>,
         listing: &mut Listing,
-    ) -> Result<Option<Result<Page, ApiError>>, SyncError> {
+    ) -> Result<(), SyncError> {
         let empty = Groups::default();
         let groups = match &page.body.content {
             Content::Groups(groups) => groups,
@@ -132,7 +145,6 @@ impl Run<'_> {
             .filter(|id| u64::try_from(*id).is_ok_and(|id| listing.seen.contains(id)))
             .collect();
         let (page_events, record_events) = page_events(groups, &repeats);
-        let syncer = self.syncer;
         let page_write = PageWrite {
             run_id: self.run_id,
             scope: self.scope,
@@ -142,23 +154,11 @@ impl Run<'_> {
             events: &page_events,
             record_events: &record_events,
             repeats: &repeats,
-            history: syncer.options.history,
+            history: self.syncer.options.history,
             now: now_utc(),
+            fresh: self.fresh,
         };
-        let (counts, fetched) = {
-            let write = pin!(syncer.store.write_page(&page_write));
-            let retries = &mut self.retries;
-            let fetch = pin!(async move {
-                match ahead {
-                    Some(url) => Some(syncer.client.fetch_page(url, Reached::Link, retries).await),
-                    None => None,
-                }
-            });
-            match select(write, fetch).await {
-                Either::Left((written, fetch)) => (written?, fetch.await),
-                Either::Right((fetched, write)) => (write.await?, fetched),
-            }
-        };
+        let counts = self.syncer.store.write_page(&page_write).await?;
         debug!(
             url = %page.url,
             records = groups.records.len(),
@@ -174,7 +174,7 @@ impl Run<'_> {
             listing.announced.push(n);
         }
         self.note_records(groups, filter, listing);
-        Ok(fetched)
+        Ok(())
     }
 
     /// What the page's records tell beyond their rows: the watermark candidate, the filter's

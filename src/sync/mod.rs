@@ -1,6 +1,7 @@
 //! One sync run of one scope, and a sync of every scope under the lock. `--once` and the
 //! daemon's ticks both come through [`Syncer::sync_all`]: there is one code path.
 
+mod ahead;
 mod events;
 mod listing;
 mod progress;
@@ -8,6 +9,7 @@ mod reconcile;
 mod run;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use std::time::{Duration, Instant};
@@ -31,6 +33,8 @@ pub use run::RunTally;
 pub struct SyncOptions {
     pub lookback_days: u32,
     pub max_pages: u32,
+    /// Pages of a page-numbered listing fetched at once (1 to 16).
+    pub max_concurrent_requests: u32,
     pub history: bool,
     pub delete_guard_fraction: f64,
 }
@@ -87,7 +91,8 @@ pub enum SyncAllOutcome {
 
 pub struct Syncer {
     pub store: Store,
-    pub client: ApiClient,
+    /// Shared with the requests a listing runs ahead on other threads.
+    pub client: Arc<ApiClient>,
     pub options: SyncOptions,
     pub database: PathBuf,
     /// Told after every written page; `None` (the daemon, the tests) reports nothing.

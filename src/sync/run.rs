@@ -65,6 +65,11 @@ pub(super) struct Run<'s> {
     pub(super) tally: RunTally,
     pub(super) retries: Vec<RetryNotice>,
     pub(super) current_url: Option<Url>,
+    /// Requests a listing may have in flight at once: `max_concurrent_requests`, 1 after a
+    /// 429.
+    pub(super) width: usize,
+    /// The listing under way is the first of a scope that held no row (see `PageWrite`).
+    pub(super) fresh: bool,
     verified_in_full: bool,
 }
 
@@ -91,6 +96,8 @@ impl<'s> Run<'s> {
             tally: RunTally::default(),
             retries: Vec::new(),
             current_url: None,
+            width: syncer.options.max_concurrent_requests.max(1) as usize,
+            fresh: false,
             verified_in_full: false,
         }
     }
@@ -98,6 +105,8 @@ impl<'s> Run<'s> {
     /// The run, to its end. Dropping the future (a signal) abandons it where it is: every
     /// page written so far is whole, and nothing after it happened.
     pub(super) async fn execute(&mut self) -> Result<(), SyncError> {
+        // A first load abandoned by a signal left its indexes dropped.
+        self.syncer.store.restore_indexes().await?;
         match self.mode {
             Mode::Incremental => self.incremental().await,
             Mode::Full => self.full().await,
@@ -140,11 +149,26 @@ impl<'s> Run<'s> {
     async fn full(&mut self) -> Result<(), SyncError> {
         let store = &self.syncer.store;
         let live_before = store.count_live(self.scope).await?;
-        let (listing, mismatched) = self.settled_listing(None).await?;
+        let first_load = live_before == 0 && !store.holds_any(self.scope).await?;
+        if first_load {
+            store.suspend_indexes().await?;
+        }
+        self.fresh = first_load;
+        let listed = self.settled_listing(None).await;
+        if first_load {
+            store.restore_indexes().await?;
+        }
+        let (listing, mismatched) = listed?;
         if mismatched {
             return Ok(());
         }
-        let candidates = store.live_ids_missing(self.scope, &listing.seen).await?;
+        // With nothing live before, every live row was written by this run's listing (one
+        // run per scope at a time), so none can be missing from it.
+        let candidates = if live_before == 0 {
+            Default::default()
+        } else {
+            store.live_ids_missing(self.scope, &listing.seen).await?
+        };
         let mut reconciliation = Reconciliation::new(live_before, listing.seen, candidates);
         while reconciliation.wants_listing() {
             let (listing, mismatched) = self.settled_listing(None).await?;
@@ -198,7 +222,9 @@ impl<'s> Run<'s> {
         &mut self,
         filter: Option<NaiveDate>,
     ) -> Result<(Listing, bool), SyncError> {
-        let mut listing = self.list(filter).await?;
+        let listed = self.list(filter).await;
+        self.fresh = false;
+        let mut listing = listed?;
         let mut listings = 1;
         let mut mismatched = false;
         while let Some((announced, received)) = listing.count_mismatch() {

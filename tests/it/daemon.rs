@@ -10,7 +10,7 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::net::UnixDatagram;
 use tokio::time::timeout;
 
-use crate::fake_api::{Fault, MetaLocation, Pagination};
+use crate::fake_api::{Fault, LinkLocation, Pagination};
 use crate::helpers::{
     assert_exit, eventually, send_signal, server_error, slow, spawn_app, stderr,
     synced_app_with_pending_change, try_scalar, until_a_run_waits_on_the_fake, until_at_least,
@@ -140,9 +140,11 @@ async fn sigterm_during_a_slow_response_exits_0_within_10_s_and_marks_the_run_in
 #[tokio::test]
 async fn kill_9_mid_run_leaves_a_running_row_that_the_next_once_recovers() {
     let app = spawn_app(20).await;
+    // Linked pages are asked for one after another, so the faults below meet them in order.
     app.api.set_pagination(
-        Pagination::Numbered {
-            location: MetaLocation::TopLevel,
+        Pagination::NextUrl {
+            location: LinkLocation::TopLevel,
+            absolute: true,
         },
         5,
     );

@@ -10,9 +10,11 @@ const NUMBERED: Pagination = Pagination::Numbered {
     location: MetaLocation::InMeta,
 };
 
-/// Groups 1..=n, synced, served `per_page` at a time with page numbers.
+/// Groups 1..=n, synced, served `per_page` at a time with page numbers, asked for one at a
+/// time so that queued faults meet the pages in order.
 async fn synced_paged_app(n: usize, per_page: usize) -> TestApp {
-    let app = spawn_app(n).await;
+    let mut app = spawn_app(n).await;
+    app.options.max_concurrent_requests = 1;
     app.api.set_pagination(NUMBERED, per_page);
     let report = app.sync().await;
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);

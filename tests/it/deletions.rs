@@ -199,7 +199,9 @@ async fn deleted_group_that_reappears_is_restored() {
 
 #[tokio::test]
 async fn full_run_that_fails_midway_marks_nothing_deleted() {
-    let app = spawn_app(10).await;
+    let mut app = spawn_app(10).await;
+    // One request at a time, so the faults below meet the pages in order.
+    app.options.max_concurrent_requests = 1;
     app.api.set_pagination(
         Pagination::Numbered {
             location: MetaLocation::TopLevel,

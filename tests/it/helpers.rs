@@ -55,6 +55,7 @@ pub async fn spawn_app_with(options: FakeOptions) -> TestApp {
         options: SyncOptions {
             lookback_days: 1,
             max_pages: 10_000,
+            max_concurrent_requests: 4,
             history: true,
             delete_guard_fraction: 0.5,
         },
@@ -96,7 +97,7 @@ impl TestApp {
         .expect("client");
         Syncer {
             store: Store::open(&self.db_path).await.expect("store opens"),
-            client,
+            client: client.into(),
             options: self.options.clone(),
             database: self.db_path.clone(),
             progress: None,

@@ -25,6 +25,8 @@ mod deletions;
 mod envelopes;
 mod failures;
 mod fake_api_selftest;
+mod fetch_ahead;
+mod first_load;
 mod full_disk;
 mod locking;
 mod model;

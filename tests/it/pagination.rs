@@ -21,11 +21,15 @@ fn numbered(location: MetaLocation) -> Pagination {
     Pagination::Numbered { location }
 }
 
+/// The pages asked for, in page order: numbered pages are asked for several at once, so
+/// they may arrive in any order.
 fn pages_asked(requests: &[RecordedRequest]) -> Vec<Option<String>> {
-    requests
+    let mut pages: Vec<Option<String>> = requests
         .iter()
         .map(|r| r.query_value("page").map(str::to_owned))
-        .collect()
+        .collect();
+    pages.sort();
+    pages
 }
 
 fn every_page_asked() -> Vec<Option<String>> {

@@ -15,7 +15,12 @@ pub async fn once_killed_after(
     pages: u8,
     requests_before: usize,
 ) -> (Outcome, String) {
-    let config = write_config(app, &format!("max_retries = {MAX_RETRIES}\n"));
+    // One request at a time: the stall is the request after the `pages` passed ones only if
+    // the requests arrive in page order.
+    let config = write_config(
+        app,
+        &format!("max_retries = {MAX_RETRIES}\nmax_concurrent_requests = 1\n"),
+    );
     let config = config.to_str().expect("utf-8 path").to_owned();
     let mut child = app.spawn_binary(
         &["--once", "--full", "--allow-mass-delete"],
