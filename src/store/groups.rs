@@ -53,8 +53,10 @@ enum Change {
     Restore,
 }
 
+text_column!(Change);
+
 impl Change {
-    fn as_str(self) -> &'static str {
+    fn as_str(&self) -> &'static str {
         match self {
             Change::Insert => "insert",
             Change::Update => "update",
@@ -264,7 +266,7 @@ async fn record_history(
             q = q
                 .bind(w.record.id)
                 .bind(run_id)
-                .bind(w.change.as_str())
+                .bind(w.change)
                 .bind(now)
                 .bind(w.updated_at.as_deref())
                 .bind(w.record.raw_json.as_str());

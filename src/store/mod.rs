@@ -3,6 +3,8 @@
 
 mod admin;
 mod bookkeeping;
+#[macro_use]
+mod columns;
 mod connect;
 mod deletions;
 mod groups;

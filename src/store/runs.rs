@@ -165,8 +165,8 @@ impl Store {
              watermark_before) VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
         )
         .bind(format_timestamp(start.started_at))
-        .bind(start.trigger.as_str())
-        .bind(start.mode.as_str())
+        .bind(start.trigger)
+        .bind(start.mode)
         .bind(start.scope.business_code())
         .bind(start.watermark_before.map(|w| w.to_string()))
         .fetch_one(&self.writer())
@@ -236,7 +236,7 @@ pub(super) async fn write_end(
         "UPDATE sync_runs SET status = ?, finished_at = ?, duration_ms = ?, \
          watermark_after = ?, http_status = ?, error = ? WHERE id = ? AND status = 'running'",
     )
-    .bind(end.status.as_str())
+    .bind(end.status)
     .bind(&finished)
     .bind(end.duration_ms)
     .bind(end.watermark_after.map(|w| w.to_string()))
@@ -281,14 +281,14 @@ pub(super) async fn insert_events(
             _ => true,
         })
         .collect();
-    for chunk in fresh.chunks(sql::ROWS_PER_STATEMENT) {
+    for chunk in fresh.chunks(sql::EVENTS_PER_STATEMENT) {
         let text = sql::insert_log(chunk.len());
         let mut query = sqlx::query(&text);
         for e in chunk {
             query = query
                 .bind(run_id)
                 .bind(format_timestamp(e.at))
-                .bind(e.level.as_str())
+                .bind(e.level)
                 .bind(e.event)
                 .bind(e.http_status)
                 .bind(&e.message)
@@ -306,7 +306,7 @@ async fn already_logged(
 ) -> Result<HashSet<String>, StoreError> {
     let mut found = HashSet::new();
     let once: Vec<&LogEvent> = events.iter().filter(|e| e.once).collect();
-    for chunk in once.chunks(sql::ROWS_PER_STATEMENT) {
+    for chunk in once.chunks(sql::EVENTS_PER_STATEMENT) {
         let text = sql::logged_details(chunk.len());
         let mut query = sqlx::query_scalar::<_, String>(&text);
         for e in chunk {
