@@ -39,8 +39,6 @@
 //! machine counts once. `rows written` counts the `customer_groups` rows the scenario changed
 //! (those whose `last_changed_at` moved) and the history rows it added; a `noop` must write
 //! none. `wire MB` is what the fake sent, then what the sync decoded from it.
-// A benchmark exports nothing: `pub` here only shares items between its modules.
-#![allow(unreachable_pub)]
 
 #[path = "../tests/support/fake_api/mod.rs"]
 mod fake_api;

@@ -8,8 +8,6 @@
 //!
 //! Runs until Ctrl-C. The control endpoints it prints change the data or queue faults while
 //! it runs, so a newcomer can watch the daemon react to updates, deletions and errors.
-// An example exports nothing: `pub` in the shared fake only joins its modules.
-#![allow(unreachable_pub)]
 
 #[path = "../tests/support/fake_api/mod.rs"]
 mod fake_api;

@@ -21,21 +21,21 @@ use xtrakit_sync::sync::{LockPolicy, RunReport, SyncAllOutcome, SyncOptions, Syn
 
 use crate::fake_api::{FakeApi, FakeOptions, Fault};
 
-pub const KEY: &str = "test-key";
+pub(crate) const KEY: &str = "test-key";
 
-pub struct TestApp {
-    pub api: FakeApi,
-    pub dir: TempDir,
-    pub db_path: PathBuf,
-    pub options: SyncOptions,
+pub(crate) struct TestApp {
+    pub(crate) api: FakeApi,
+    pub(crate) dir: TempDir,
+    pub(crate) db_path: PathBuf,
+    pub(crate) options: SyncOptions,
     /// Retries in tests wait milliseconds, not seconds.
-    pub max_retries: u32,
-    pub max_response_bytes: u64,
-    pub base_url: String,
+    pub(crate) max_retries: u32,
+    pub(crate) max_response_bytes: u64,
+    pub(crate) base_url: String,
 }
 
 /// A fake API serving `groups` generated groups and an empty database beside it.
-pub async fn spawn_app(groups: usize) -> TestApp {
+pub(crate) async fn spawn_app(groups: usize) -> TestApp {
     spawn_app_with(FakeOptions {
         groups,
         ..FakeOptions::default()
@@ -43,7 +43,7 @@ pub async fn spawn_app(groups: usize) -> TestApp {
     .await
 }
 
-pub async fn spawn_app_with(options: FakeOptions) -> TestApp {
+pub(crate) async fn spawn_app_with(options: FakeOptions) -> TestApp {
     let api = FakeApi::start(options).await.expect("fake API starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("xtrakit.db");
@@ -67,25 +67,25 @@ pub async fn spawn_app_with(options: FakeOptions) -> TestApp {
 
 /// What a test asks of one sync.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Ask {
-    pub full: bool,
-    pub allow_mass_delete: bool,
+pub(crate) struct Ask {
+    pub(crate) full: bool,
+    pub(crate) allow_mass_delete: bool,
 }
 
 /// `--once --full`.
-pub const FULL: Ask = Ask {
+pub(crate) const FULL: Ask = Ask {
     full: true,
     allow_mass_delete: false,
 };
 
 /// `--once --full --allow-mass-delete`.
-pub const FULL_MASS_DELETE: Ask = Ask {
+pub(crate) const FULL_MASS_DELETE: Ask = Ask {
     full: true,
     allow_mass_delete: true,
 };
 
 impl TestApp {
-    pub async fn syncer(&self) -> Syncer {
+    pub(crate) async fn syncer(&self) -> Syncer {
         let client = ApiClient::new(ClientSettings {
             base_url: self.base_url.parse().expect("base url"),
             key: ApiKey::new(KEY).expect("key"),
@@ -105,17 +105,17 @@ impl TestApp {
     }
 
     /// One sync of the unfiltered scope through the library, like `--once`.
-    pub async fn sync(&self) -> RunReport {
+    pub(crate) async fn sync(&self) -> RunReport {
         self.sync_with(Ask::default()).await
     }
 
-    pub async fn sync_with(&self, ask: Ask) -> RunReport {
+    pub(crate) async fn sync_with(&self, ask: Ask) -> RunReport {
         let mut reports = self.sync_scopes(&[Scope::ALL], ask).await;
         assert_eq!(reports.len(), 1);
         reports.remove(0)
     }
 
-    pub async fn sync_scopes(&self, scopes: &[Scope], ask: Ask) -> Vec<RunReport> {
+    pub(crate) async fn sync_scopes(&self, scopes: &[Scope], ask: Ask) -> Vec<RunReport> {
         let syncer = self.syncer().await;
         let request = SyncRequest {
             trigger: Trigger::Once,
@@ -136,7 +136,7 @@ impl TestApp {
     }
 
     /// A separate connection for assertions, as an analyst would open one.
-    pub async fn db(&self) -> SqlitePool {
+    pub(crate) async fn db(&self) -> SqlitePool {
         let options = SqliteConnectOptions::new().filename(&self.db_path);
         SqlitePoolOptions::new()
             .max_connections(1)
@@ -145,26 +145,26 @@ impl TestApp {
             .expect("test connection")
     }
 
-    pub async fn scalar(&self, sql: &str) -> i64 {
+    pub(crate) async fn scalar(&self, sql: &str) -> i64 {
         let pool = self.db().await;
         let value: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(sql);
         pool.close().await;
         value
     }
 
-    pub async fn text(&self, sql: &str) -> Option<String> {
+    pub(crate) async fn text(&self, sql: &str) -> Option<String> {
         let pool = self.db().await;
         let value: Option<String> = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(sql);
         pool.close().await;
         value
     }
 
-    pub async fn live_groups(&self) -> i64 {
+    pub(crate) async fn live_groups(&self) -> i64 {
         self.scalar("SELECT count(*) FROM customer_groups WHERE deleted_at IS NULL")
             .await
     }
 
-    pub async fn events(&self, event: &str) -> i64 {
+    pub(crate) async fn events(&self, event: &str) -> i64 {
         let pool = self.db().await;
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE event = ?")
             .bind(event)
@@ -176,14 +176,14 @@ impl TestApp {
     }
 
     /// When the unfiltered scope was last verified in full.
-    pub async fn last_full_sync_at(&self) -> Option<String> {
+    pub(crate) async fn last_full_sync_at(&self) -> Option<String> {
         self.text("SELECT (SELECT last_full_sync_at FROM sync_state WHERE scope = 'all')")
             .await
     }
 
     /// Sets `last_full_sync_at` of the unfiltered scope to a date no run writes, so a test can
     /// tell whether a later run moved it, even within the same second; returns that date.
-    pub async fn mark_verified_long_ago(&self) -> Option<String> {
+    pub(crate) async fn mark_verified_long_ago(&self) -> Option<String> {
         let pool = self.db().await;
         sqlx::query("UPDATE sync_state SET last_full_sync_at = '2000-01-01 00:00:00'")
             .execute(&pool)
@@ -194,7 +194,7 @@ impl TestApp {
     }
 
     /// Ids of `customer_groups` rows marked deleted, ascending.
-    pub async fn deleted_ids(&self) -> Vec<i64> {
+    pub(crate) async fn deleted_ids(&self) -> Vec<i64> {
         let pool = self.db().await;
         let sql = "SELECT id FROM customer_groups WHERE deleted_at IS NOT NULL ORDER BY id";
         let ids: Vec<i64> = sqlx::query_scalar(sql).fetch_all(&pool).await.expect(sql);
@@ -202,13 +202,13 @@ impl TestApp {
         ids
     }
 
-    pub async fn watermark(&self) -> Option<String> {
+    pub(crate) async fn watermark(&self) -> Option<String> {
         self.text("SELECT (SELECT watermark FROM sync_state WHERE scope = 'all')")
             .await
     }
 
     /// The whole `customer_groups` table as text, to prove a failure changed nothing.
-    pub async fn snapshot(&self) -> String {
+    pub(crate) async fn snapshot(&self) -> String {
         let pool = self.db().await;
         let rows: Vec<(i64, String, Option<String>, String)> = sqlx::query_as(
             "SELECT id, raw_json, deleted_at, last_changed_at FROM customer_groups ORDER BY id",
@@ -221,7 +221,7 @@ impl TestApp {
     }
 
     /// The release or debug binary, with a clean environment pointing at this app.
-    pub fn command(&self) -> tokio::process::Command {
+    pub(crate) fn command(&self) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_xtrakit-sync"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -234,7 +234,7 @@ impl TestApp {
     }
 
     /// Runs the binary to completion (with a generous timeout) and returns its output.
-    pub async fn run_binary(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(crate) async fn run_binary(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = self.command();
         cmd.args(args);
         for (k, v) in env {
@@ -249,23 +249,27 @@ impl TestApp {
 }
 
 /// Writes a config file into the app's temp dir and returns its path.
-pub fn write_config(app: &TestApp, toml: &str) -> PathBuf {
+pub(crate) fn write_config(app: &TestApp, toml: &str) -> PathBuf {
     let path = app.dir.path().join("config.toml");
     std::fs::write(&path, toml).expect("config written");
     path
 }
 
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl TestApp {
     /// Starts the binary with piped output and returns at once; see [`finish`].
-    pub fn spawn_binary(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+    pub(crate) fn spawn_binary(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> tokio::process::Child {
         let mut cmd = self.command();
         cmd.args(args)
             .stdout(std::process::Stdio::piped())
@@ -278,7 +282,7 @@ impl TestApp {
 }
 
 /// Waits (with a generous timeout) for a binary started by `spawn_binary`.
-pub async fn finish(child: tokio::process::Child) -> Output {
+pub(crate) async fn finish(child: tokio::process::Child) -> Output {
     tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await
         .expect("binary finishes")
@@ -286,13 +290,13 @@ pub async fn finish(child: tokio::process::Child) -> Output {
 }
 
 /// How long a poll waits before the test fails: generous, for a loaded 2-core machine.
-pub const PATIENCE: Duration = Duration::from_secs(45);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(45);
 /// What SPEC section 7 allows between SIGTERM and exit.
-pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
 
 /// The one poller: awaits `probe` every 20 ms until it yields a value; panics naming `what`
 /// after [`PATIENCE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -308,7 +312,7 @@ where
 }
 
 /// [`eventually`] for a condition that needs no `await`.
-pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     eventually(what, || {
         let holds = check();
         async move { holds.then_some(()) }
@@ -327,7 +331,7 @@ async fn try_connect(app: &TestApp) -> Option<SqliteConnection> {
 
 /// One integer from the database, or `None` while the database or table does not exist yet
 /// (the daemon creates them) or is briefly busy.
-pub async fn try_scalar(app: &TestApp, sql: &str) -> Option<i64> {
+pub(crate) async fn try_scalar(app: &TestApp, sql: &str) -> Option<i64> {
     let mut conn = try_connect(app).await?;
     let value = sqlx::query_scalar::<_, i64>(sql)
         .fetch_one(&mut conn)
@@ -338,7 +342,7 @@ pub async fn try_scalar(app: &TestApp, sql: &str) -> Option<i64> {
 }
 
 /// One text value from the database, or `None` while there is no row (or no database yet).
-pub async fn try_text(app: &TestApp, sql: &str) -> Option<String> {
+pub(crate) async fn try_text(app: &TestApp, sql: &str) -> Option<String> {
     let mut conn = try_connect(app).await?;
     let value = sqlx::query_scalar::<_, Option<String>>(sql)
         .fetch_optional(&mut conn)
@@ -351,7 +355,7 @@ pub async fn try_text(app: &TestApp, sql: &str) -> Option<String> {
 }
 
 /// Polls until `sql` returns at least `at_least`.
-pub async fn until_at_least(app: &TestApp, what: &str, sql: &str, at_least: i64) -> i64 {
+pub(crate) async fn until_at_least(app: &TestApp, what: &str, sql: &str, at_least: i64) -> i64 {
     eventually(what, || async {
         try_scalar(app, sql).await.filter(|n| *n >= at_least)
     })
@@ -359,7 +363,7 @@ pub async fn until_at_least(app: &TestApp, what: &str, sql: &str, at_least: i64)
 }
 
 /// Sends a signal by `kill` name (`INT`, `TERM`, `KILL`) to process `pid`.
-pub async fn send_signal(pid: u32, signal: &str) {
+pub(crate) async fn send_signal(pid: u32, signal: &str) {
     let status = tokio::process::Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(pid.to_string())
@@ -371,7 +375,7 @@ pub async fn send_signal(pid: u32, signal: &str) {
 
 impl TestApp {
     /// The `detail` JSON of every `sync_log` row with this event, oldest first.
-    pub async fn event_details(&self, event: &str) -> Vec<serde_json::Value> {
+    pub(crate) async fn event_details(&self, event: &str) -> Vec<serde_json::Value> {
         let pool = self.db().await;
         let rows: Vec<Option<String>> =
             sqlx::query_scalar("SELECT detail FROM sync_log WHERE event = ? ORDER BY id")
@@ -390,7 +394,7 @@ impl TestApp {
     }
 
     /// The `message` of every `sync_log` row with this event, oldest first.
-    pub async fn event_messages(&self, event: &str) -> Vec<String> {
+    pub(crate) async fn event_messages(&self, event: &str) -> Vec<String> {
         let pool = self.db().await;
         let rows: Vec<Option<String>> =
             sqlx::query_scalar("SELECT message FROM sync_log WHERE event = ? ORDER BY id")
@@ -403,7 +407,7 @@ impl TestApp {
     }
 
     /// `sync_runs.status` of the newest run.
-    pub async fn last_run_status(&self) -> String {
+    pub(crate) async fn last_run_status(&self) -> String {
         self.text("SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1")
             .await
             .expect("a run row")
@@ -412,7 +416,7 @@ impl TestApp {
 
 /// Asserts the exit code, with both output streams in the message when it is not the one
 /// expected.
-pub fn assert_exit(out: &Output, expected: i32) {
+pub(crate) fn assert_exit(out: &Output, expected: i32) {
     assert_eq!(
         out.status.code(),
         Some(expected),
@@ -423,7 +427,7 @@ pub fn assert_exit(out: &Output, expected: i32) {
 }
 
 /// An HTTP 500 with the API's JSON error body.
-pub fn server_error() -> crate::fake_api::Fault {
+pub(crate) fn server_error() -> crate::fake_api::Fault {
     crate::fake_api::Fault::Status {
         status: 500,
         body: r#"{"status":500,"error":"Internal Server Error"}"#.into(),
@@ -433,7 +437,7 @@ pub fn server_error() -> crate::fake_api::Fault {
 
 /// A database filled by a first `--once` of the binary, and a change upstream that a later
 /// run would write: if a run that should not touch the rows did, the snapshot shows it.
-pub async fn synced_app_with_pending_change(groups: usize) -> TestApp {
+pub(crate) async fn synced_app_with_pending_change(groups: usize) -> TestApp {
     let app = spawn_app(groups).await;
     assert_exit(&app.run_binary(&["--once"], &[]).await, 0);
     app.api.update_groups(&[1, 2], "2099-01-01 00:00:00");
@@ -443,7 +447,7 @@ pub async fn synced_app_with_pending_change(groups: usize) -> TestApp {
 }
 
 /// One sync of the unfiltered scope through `syncer`, as one daemon tick does it.
-pub async fn tick(syncer: &Syncer) -> RunReport {
+pub(crate) async fn tick(syncer: &Syncer) -> RunReport {
     let request = SyncRequest {
         trigger: Trigger::Schedule,
         force_full: false,
@@ -469,7 +473,7 @@ pub async fn tick(syncer: &Syncer) -> RunReport {
 /// contains `needle`; panics after [`PATIENCE`] or if stderr ends first. Returns the lines
 /// read. It reads a byte at a time, so what follows that line stays in the child's pipe for
 /// [`finish`].
-pub async fn wait_for_stderr_line(child: &mut Child, needle: &str) -> Vec<String> {
+pub(crate) async fn wait_for_stderr_line(child: &mut Child, needle: &str) -> Vec<String> {
     let stderr = child.stderr.as_mut().expect("stderr is piped");
     let mut lines = BufReader::with_capacity(1, stderr).lines();
     let mut seen = Vec::new();
@@ -494,33 +498,38 @@ pub async fn wait_for_stderr_line(child: &mut Child, needle: &str) -> Vec<String
 }
 
 /// A response held back `secs` seconds.
-pub fn slow(secs: u64) -> Fault {
+pub(crate) fn slow(secs: u64) -> Fault {
     Fault::Slow {
         delay: Duration::from_secs(secs),
     }
 }
 
 /// A tick every second (six fields: seconds first).
-pub const EVERY_SECOND: &str = "*/1 * * * * *";
+pub(crate) const EVERY_SECOND: &str = "*/1 * * * * *";
 /// A schedule that never fires during a test, for daemons that should only do the
 /// startup run.
-pub const NEW_YEAR: &str = "0 0 0 1 1 *";
+pub(crate) const NEW_YEAR: &str = "0 0 0 1 1 *";
 
 /// A daemon started by a test; its stderr goes to a file so that a long run cannot fill a
 /// pipe, and so that a failing assertion can show the log. Killed when dropped.
-pub struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     log: PathBuf,
 }
 
 impl Daemon {
     /// `xtrakit-sync run --schedule <schedule> --full-sync-schedule "" <extra>` with `env`.
-    pub fn start(app: &TestApp, schedule: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn start(
+        app: &TestApp,
+        schedule: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         Daemon::start_with_full_schedule(app, schedule, "", extra, env)
     }
 
     /// `xtrakit-sync run --schedule <schedule> --full-sync-schedule <full> <extra>` with `env`.
-    pub fn start_with_full_schedule(
+    pub(crate) fn start_with_full_schedule(
         app: &TestApp,
         schedule: &str,
         full_schedule: &str,
@@ -550,16 +559,16 @@ impl Daemon {
         }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id().expect("daemon pid")
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Panics (with the log) if the daemon has exited.
-    pub fn assert_running(&mut self) {
+    pub(crate) fn assert_running(&mut self) {
         let exited = self.child.try_wait().expect("daemon status");
         assert!(
             exited.is_none(),
@@ -569,14 +578,14 @@ impl Daemon {
     }
 
     /// Waits up to `bound` for the daemon to exit.
-    pub async fn exit_within(&mut self, bound: Duration) -> Option<ExitStatus> {
+    pub(crate) async fn exit_within(&mut self, bound: Duration) -> Option<ExitStatus> {
         timeout(bound, self.child.wait())
             .await
             .ok()
             .map(|status| status.expect("daemon wait"))
     }
 
-    pub async fn sigterm_and_expect_exit_0(&mut self) {
+    pub(crate) async fn sigterm_and_expect_exit_0(&mut self) {
         send_signal(self.pid(), "TERM").await;
         let status = self.exit_within(SHUTDOWN_BOUND).await;
         assert_eq!(
@@ -590,7 +599,7 @@ impl Daemon {
 
 /// An analyst's `sqlite3` without `-readonly`, inside `BEGIN IMMEDIATE`: nobody else can
 /// write until [`release_write_lock`].
-pub async fn hold_write_lock(app: &TestApp) -> SqliteConnection {
+pub(crate) async fn hold_write_lock(app: &TestApp) -> SqliteConnection {
     let options = SqliteConnectOptions::new()
         .filename(&app.db_path)
         .busy_timeout(Duration::from_secs(20));
@@ -605,7 +614,7 @@ pub async fn hold_write_lock(app: &TestApp) -> SqliteConnection {
 }
 
 /// The analyst of [`hold_write_lock`] rolls back and leaves.
-pub async fn release_write_lock(mut conn: SqliteConnection) {
+pub(crate) async fn release_write_lock(mut conn: SqliteConnection) {
     sqlx::query("ROLLBACK")
         .execute(&mut conn)
         .await
@@ -614,7 +623,7 @@ pub async fn release_write_lock(mut conn: SqliteConnection) {
 }
 
 /// A database holding groups 1..=n from one successful sync through the library.
-pub async fn synced_app(n: usize) -> TestApp {
+pub(crate) async fn synced_app(n: usize) -> TestApp {
     let app = spawn_app(n).await;
     let report = app.sync().await;
     assert_eq!(
@@ -628,7 +637,7 @@ pub async fn synced_app(n: usize) -> TestApp {
 
 /// `groups` groups served `per_page` at a time, linked by a relative top-level
 /// `next_page_url`, already synced once in full; the request log is cleared.
-pub async fn synced_paginated_app(groups: usize, per_page: usize) -> TestApp {
+pub(crate) async fn synced_paginated_app(groups: usize, per_page: usize) -> TestApp {
     let app = spawn_app_with(FakeOptions {
         groups,
         pagination: crate::fake_api::Pagination::NextUrl {
@@ -651,7 +660,7 @@ pub async fn synced_paginated_app(groups: usize, per_page: usize) -> TestApp {
 }
 
 /// A response of `status` with this JSON body, whatever the fake would have served.
-pub fn json_response(status: u16, body: impl Into<String>) -> Fault {
+pub(crate) fn json_response(status: u16, body: impl Into<String>) -> Fault {
     Fault::Raw {
         status,
         content_type: "application/json".into(),
@@ -661,7 +670,7 @@ pub fn json_response(status: u16, body: impl Into<String>) -> Fault {
 
 /// Waits until a run is `running` and its first request has reached the fake (which a
 /// [`slow`] fault then holds back).
-pub async fn until_a_run_waits_on_the_fake(app: &TestApp) {
+pub(crate) async fn until_a_run_waits_on_the_fake(app: &TestApp) {
     until_at_least(
         app,
         "a run to be running",

@@ -1,6 +1,4 @@
 //! The integration tests: real HTTP over loopback to the fake API, real SQLite files.
-// A test crate exports nothing: `pub` here only shares items between its modules.
-#![allow(unreachable_pub)]
 
 #[path = "../support/fake_api/mod.rs"]
 mod fake_api;

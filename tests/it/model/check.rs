@@ -6,19 +6,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::helpers::{TestApp, KEY};
 
 /// One upstream: id → the record's JSON exactly as the API sends it.
-pub type Upstream = BTreeMap<i64, String>;
+pub(crate) type Upstream = BTreeMap<i64, String>;
 
 /// The part of the database the invariants look at.
 #[derive(Clone, Debug, Default)]
-pub struct DbState {
+pub(crate) struct DbState {
     /// id → (raw_json, deleted_at)
-    pub rows: BTreeMap<i64, (String, Option<String>)>,
-    pub watermark: Option<String>,
-    pub guard_events: i64,
+    pub(crate) rows: BTreeMap<i64, (String, Option<String>)>,
+    pub(crate) watermark: Option<String>,
+    pub(crate) guard_events: i64,
 }
 
 impl DbState {
-    pub async fn read(app: &TestApp) -> DbState {
+    pub(crate) async fn read(app: &TestApp) -> DbState {
         let pool = app.db().await;
         let rows: Vec<(i64, String, Option<String>)> =
             sqlx::query_as("SELECT id, raw_json, deleted_at FROM customer_groups")
@@ -33,14 +33,14 @@ impl DbState {
         }
     }
 
-    pub fn live(&self) -> BTreeSet<i64> {
+    pub(crate) fn live(&self) -> BTreeSet<i64> {
         let live = self.rows.iter().filter(|(_, (_, d))| d.is_none());
         live.map(|(id, _)| *id).collect()
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Success,
     Failed,
     /// `kill -9` mid-run.
@@ -49,28 +49,28 @@ pub enum Outcome {
 
 /// Everything known about one run.
 #[derive(Debug)]
-pub struct RunFacts {
-    pub full: bool,
-    pub outcome: Outcome,
-    pub started_at: String,
-    pub allow_mass_delete: bool,
-    pub upstream_before: Upstream,
-    pub upstream_after: Upstream,
+pub(crate) struct RunFacts {
+    pub(crate) full: bool,
+    pub(crate) outcome: Outcome,
+    pub(crate) started_at: String,
+    pub(crate) allow_mass_delete: bool,
+    pub(crate) upstream_before: Upstream,
+    pub(crate) upstream_after: Upstream,
     /// Ids whose upstream record is rejected by the daemon (a malformed `group_name`).
-    pub rejected: BTreeSet<i64>,
+    pub(crate) rejected: BTreeSet<i64>,
     /// Ids an upstream change touched while the run was going on.
-    pub touched: BTreeSet<i64>,
+    pub(crate) touched: BTreeSet<i64>,
     /// The run's faults were few enough that its retries must have absorbed them.
-    pub must_succeed: bool,
+    pub(crate) must_succeed: bool,
     /// An end-date filter answered without a single record older than the date sent: the
     /// daemon had no evidence that the filter was not honoured.
-    pub blind_filter: bool,
+    pub(crate) blind_filter: bool,
     /// A group was removed upstream during the run: later rows shifted one place back.
-    pub rows_shifted: bool,
+    pub(crate) rows_shifted: bool,
     /// Ids an earlier run with shifted rows may have skipped, still owed (see the harness).
-    pub owed: BTreeSet<i64>,
+    pub(crate) owed: BTreeSet<i64>,
     /// No `count_mismatch` could arise: a full listing that succeeds is complete.
-    pub listing_complete: bool,
+    pub(crate) listing_complete: bool,
 }
 
 impl RunFacts {
@@ -92,7 +92,7 @@ impl RunFacts {
 }
 
 /// Every invariant about one run; the first one broken is the error.
-pub fn check_run(before: &DbState, after: &DbState, f: &RunFacts) -> Result<(), String> {
+pub(crate) fn check_run(before: &DbState, after: &DbState, f: &RunFacts) -> Result<(), String> {
     if f.must_succeed && f.outcome != Outcome::Success {
         return Err("(g) a run whose faults its retries absorb must succeed".into());
     }
@@ -237,7 +237,7 @@ fn full_run_mirrors_the_upstream(
 }
 
 /// (e) The key is nowhere in the database files or the outputs; (f) the database is sound.
-pub async fn check_files(app: &TestApp, outputs: &[String]) -> Result<(), String> {
+pub(crate) async fn check_files(app: &TestApp, outputs: &[String]) -> Result<(), String> {
     for entry in std::fs::read_dir(app.dir.path()).expect("temp dir") {
         let path = entry.expect("dir entry").path();
         let bytes = std::fs::read(&path).unwrap_or_default();
@@ -256,7 +256,7 @@ pub async fn check_files(app: &TestApp, outputs: &[String]) -> Result<(), String
 }
 
 /// (h) Once a sync has run to its end, no run row is left `running` (a killed run's included).
-pub async fn check_nothing_left_running(app: &TestApp) -> Result<(), String> {
+pub(crate) async fn check_nothing_left_running(app: &TestApp) -> Result<(), String> {
     let running = app
         .scalar("SELECT count(*) FROM sync_runs WHERE status = 'running'")
         .await;

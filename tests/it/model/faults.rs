@@ -7,7 +7,7 @@ use crate::fake_api::Fault;
 use crate::helpers::KEY;
 
 impl Glitch {
-    pub fn fault(self) -> Fault {
+    pub(crate) fn fault(self) -> Fault {
         let status = |status: u16, body: &str, retry_after: Option<&str>| Fault::Status {
             status,
             body: body.into(),

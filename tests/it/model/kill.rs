@@ -10,7 +10,7 @@ use crate::helpers::{send_signal, write_config, TestApp};
 /// and waits until its run row is `running` with `pages` pages committed and the next
 /// request has reached the (stalled) fake; then kills it. A listing with fewer pages lets
 /// the binary finish first. Returns the outcome and the binary's output.
-pub async fn once_killed_after(
+pub(crate) async fn once_killed_after(
     app: &TestApp,
     pages: u8,
     requests_before: usize,

@@ -5,12 +5,12 @@
 use super::history::{Churn, Glitch, History, Paging, Run, Stamp, Step, Target};
 use crate::fake_api::{LinkLocation, MetaLocation, UpdatedAtFilter};
 
-pub struct Case {
-    pub name: &'static str,
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
     /// The scenario family (`history::FAMILIES`) it belongs to, if it hits a defect of
     /// issue 7: left out with that family.
-    pub family: Option<&'static str>,
-    pub history: History,
+    pub(crate) family: Option<&'static str>,
+    pub(crate) history: History,
 }
 
 /// A run that lifts the guard, with these faults.
@@ -31,7 +31,7 @@ fn case(name: &'static str, family: &'static str, groups: u8, steps: Vec<Step>) 
     }
 }
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     let mut cases = response_cases();
     cases.extend(deletion_cases());
     cases.extend(incomplete_listing_cases());

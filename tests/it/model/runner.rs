@@ -12,8 +12,8 @@ use super::history::{Churn, Glitch, Paging, Run, Step, MAX_RETRIES};
 use crate::fake_api::{FakeOptions, Fault, LinkLocation, MessageCount, Mutation, UpdatedAtFilter};
 use crate::helpers::{spawn_app_with, Ask, TestApp};
 
-pub struct Harness {
-    pub app: TestApp,
+pub(crate) struct Harness {
+    pub(crate) app: TestApp,
     pub(super) next_id: i64,
     /// Ids whose upstream record is the malformed one `Reject` put there.
     pub(super) rejected: BTreeSet<i64>,
@@ -27,7 +27,7 @@ pub struct Harness {
     pub(super) paging: Paging,
     filter: UpdatedAtFilter,
     lying_count: bool,
-    pub trace: Vec<String>,
+    pub(crate) trace: Vec<String>,
 }
 
 /// A run about to start: what the model knows before it.
@@ -38,12 +38,12 @@ struct Start {
     requests: usize,
 }
 
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 impl Harness {
-    pub async fn start(groups: u8) -> Harness {
+    pub(crate) async fn start(groups: u8) -> Harness {
         let mut app = spawn_app_with(FakeOptions {
             groups: groups.into(),
             ..FakeOptions::default()
@@ -67,7 +67,7 @@ impl Harness {
     }
 
     /// Plays one step, then checks every invariant that applies to it.
-    pub async fn step(&mut self, step: &Step) -> Result<(), String> {
+    pub(crate) async fn step(&mut self, step: &Step) -> Result<(), String> {
         match step {
             Step::Run(run) => return self.run(run).await,
             Step::Kill { pages } => return self.kill(*pages).await,

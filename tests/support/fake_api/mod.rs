@@ -24,14 +24,14 @@ use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use dataset::Dataset;
-pub use wire::WireBytes;
+pub(crate) use wire::WireBytes;
 
 /// The one path the fake serves as the API.
-pub const API_PATH: &str = "/api/v1/customer-groups";
+pub(crate) const API_PATH: &str = "/api/v1/customer-groups";
 
 /// Where the records sit in a success body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
+pub(crate) enum Shape {
     /// `data.groups = [..]`
     Array,
     /// `data.groups = {"0":{..},"1":{..}}`: PHP's encoding of a sparse array; keys are the
@@ -45,7 +45,7 @@ pub enum Shape {
 
 /// How a response says there is more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pagination {
+pub(crate) enum Pagination {
     /// No pagination fields. With `per_page > 0` the fake still serves only one page per
     /// request, which simulates an API that silently truncates.
     None,
@@ -59,7 +59,7 @@ pub enum Pagination {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkLocation {
+pub(crate) enum LinkLocation {
     /// `next_page_url` at the top level.
     TopLevel,
     /// `data.next_page_url` (top level under `Shape::DataArray`, where `data` is an array).
@@ -72,7 +72,7 @@ pub enum LinkLocation {
 
 /// Where `current_page`, `last_page`, `per_page` and `total` sit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MetaLocation {
+pub(crate) enum MetaLocation {
     TopLevel,
     /// Inside `data` (top level under `Shape::DataArray`).
     InData,
@@ -81,7 +81,7 @@ pub enum MetaLocation {
 
 /// What the body's `message` announces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MessageCount {
+pub(crate) enum MessageCount {
     /// `"Groups found: N"`, N being the total of matching records over all pages.
     Real,
     /// `"Groups found: n"` whatever was served: a lying count.
@@ -92,7 +92,7 @@ pub enum MessageCount {
 
 /// One misbehaviour, applied to one API request (after auth).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Serve normally: lets a test fail only a later request.
     Pass,
     Status {
@@ -127,7 +127,7 @@ pub enum Fault {
 
 /// How the fake reads the `updated_at` query parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UpdatedAtFilter {
+pub(crate) enum UpdatedAtFilter {
     /// Records updated on or after the date: what the daemon means.
     Since,
     /// The parameter is ignored: every record comes back.
@@ -139,7 +139,7 @@ pub enum UpdatedAtFilter {
 /// A change upstream, applied by the fake itself once a given number of API requests have
 /// been answered: how a test makes the data move while a run pages through the listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Mutation {
+pub(crate) enum Mutation {
     Remove(Vec<i64>),
     /// New version and `updated_at` (`YYYY-MM-DD HH:MM:SS`) of these ids.
     Update(Vec<i64>, String),
@@ -153,20 +153,20 @@ pub enum Mutation {
 
 /// One request to the API path, as it arrived.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordedRequest {
-    pub path: String,
+pub(crate) struct RecordedRequest {
+    pub(crate) path: String,
     /// Decoded query pairs, in order.
-    pub query: Vec<(String, String)>,
-    pub authorization: Option<String>,
-    pub user_agent: Option<String>,
-    pub accept_encoding: Option<String>,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) authorization: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) accept_encoding: Option<String>,
     /// API requests being answered when this one arrived, itself included.
-    pub in_flight: usize,
+    pub(crate) in_flight: usize,
 }
 
 impl RecordedRequest {
     /// The first value of query parameter `name`.
-    pub fn query_value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn query_value(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
@@ -175,25 +175,25 @@ impl RecordedRequest {
 }
 
 #[derive(Clone, Debug)]
-pub struct FakeOptions {
+pub(crate) struct FakeOptions {
     /// `None`: any Bearer token is accepted, but the header is still required.
-    pub api_key: Option<String>,
-    pub shape: Shape,
-    pub pagination: Pagination,
+    pub(crate) api_key: Option<String>,
+    pub(crate) shape: Shape,
+    pub(crate) pagination: Pagination,
     /// Records per page; 0 serves everything in one response.
-    pub per_page: usize,
+    pub(crate) per_page: usize,
     /// Assigned round robin to generated groups; empty leaves `business_code` out of records.
-    pub business_codes: Vec<i64>,
+    pub(crate) business_codes: Vec<i64>,
     /// 0 picks a free port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Groups generated at start (ids 1..=groups).
-    pub groups: usize,
+    pub(crate) groups: usize,
     /// Varies the generated timestamps; the same seed gives the same bytes.
-    pub seed: u64,
-    pub honour_updated_at_filter: bool,
-    pub message_count: MessageCount,
+    pub(crate) seed: u64,
+    pub(crate) honour_updated_at_filter: bool,
+    pub(crate) message_count: MessageCount,
     /// Waited before answering each API request, as a network round trip.
-    pub latency: Duration,
+    pub(crate) latency: Duration,
 }
 
 impl Default for FakeOptions {
@@ -268,7 +268,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Handle to a running fake; clones share it, and the server stops when the last is dropped.
 #[derive(Clone)]
-pub struct FakeApi {
+pub(crate) struct FakeApi {
     shared: Arc<Shared>,
     stop: Arc<StopOnDrop>,
 }
@@ -280,7 +280,7 @@ struct StopOnDrop {
 
 impl FakeApi {
     /// Binds 127.0.0.1:`opts.port` and serves on the current tokio runtime.
-    pub async fn start(opts: FakeOptions) -> std::io::Result<FakeApi> {
+    pub(crate) async fn start(opts: FakeOptions) -> std::io::Result<FakeApi> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
         let addr = listener.local_addr()?;
         let mut data = Dataset::new(opts.seed);
@@ -320,32 +320,32 @@ impl FakeApi {
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         self.shared.base_url.clone()
     }
 
     /// The full URL of the API endpoint.
-    pub fn api_url(&self) -> String {
+    pub(crate) fn api_url(&self) -> String {
         format!("{}{API_PATH}", self.shared.base_url)
     }
 
     /// Bytes of data responses sent so far, compressed and decoded.
-    pub fn wire_bytes(&self) -> WireBytes {
+    pub(crate) fn wire_bytes(&self) -> WireBytes {
         self.shared.wire.bytes()
     }
 
     /// Every API request waits `latency` before it is answered.
-    pub fn set_latency(&self, latency: Duration) {
+    pub(crate) fn set_latency(&self, latency: Duration) {
         self.shared.wire.set_latency(latency);
     }
 
     /// Stops accepting connections; requests in flight get a short grace period.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.stop.token.cancel();
     }
 
     /// Replaces the whole dataset (raw records included) with groups 1..=n.
-    pub fn generate(&self, n: usize) {
+    pub(crate) fn generate(&self, n: usize) {
         let mut st = self.shared.state();
         let State { cfg, data } = &mut *st;
         data.generate(n, &cfg.business_codes);
@@ -353,7 +353,7 @@ impl FakeApi {
 
     /// Inserts or replaces one ordinary group. `updated_at` is `YYYY-MM-DD HH:MM:SS` (a `T`,
     /// a `Z` or a bare date also do); anything else panics: use `put_raw` for bad timestamps.
-    pub fn put_group(&self, id: i64, business_code: i64, name: &str, updated_at: &str) {
+    pub(crate) fn put_group(&self, id: i64, business_code: i64, name: &str, updated_at: &str) {
         let updated = timestamps::parse_ts(updated_at)
             .unwrap_or_else(|| panic!("put_group: bad updated_at {updated_at:?}, use put_raw"));
         self.shared
@@ -365,19 +365,19 @@ impl FakeApi {
     /// Adds a verbatim record. An object with a positive integer `id` replaces that id and
     /// sorts in; anything else is emitted after the groups of the last page. Filters skip a
     /// raw record only on a field it has and that parses.
-    pub fn put_raw(&self, raw_json: &str) {
+    pub(crate) fn put_raw(&self, raw_json: &str) {
         self.shared.state().data.put_raw(raw_json);
     }
 
     /// Bumps the version (seen in name and description) and `updated_at` of these ids.
-    pub fn update_groups(&self, ids: &[i64], updated_at: &str) {
+    pub(crate) fn update_groups(&self, ids: &[i64], updated_at: &str) {
         let updated = timestamps::parse_ts(updated_at)
             .unwrap_or_else(|| panic!("update_groups: bad updated_at {updated_at:?}"));
         self.shared.state().data.update(ids, updated);
     }
 
     /// Updates `round(fraction * groups)` ids spread evenly over the dataset; returns them.
-    pub fn update_fraction(&self, fraction: f64, updated_at: &str) -> Vec<i64> {
+    pub(crate) fn update_fraction(&self, fraction: f64, updated_at: &str) -> Vec<i64> {
         let updated = timestamps::parse_ts(updated_at)
             .unwrap_or_else(|| panic!("update_fraction: bad updated_at {updated_at:?}"));
         let mut st = self.shared.state();
@@ -387,32 +387,32 @@ impl FakeApi {
         ids
     }
 
-    pub fn remove_groups(&self, ids: &[i64]) {
+    pub(crate) fn remove_groups(&self, ids: &[i64]) {
         self.shared.state().data.remove(ids);
     }
 
     /// Number of records served by an unfiltered sync (raw records included).
-    pub fn group_count(&self) -> usize {
+    pub(crate) fn group_count(&self) -> usize {
         self.shared.state().data.len()
     }
 
-    pub fn set_shape(&self, s: Shape) {
+    pub(crate) fn set_shape(&self, s: Shape) {
         self.shared.state().cfg.shape = s;
     }
 
-    pub fn set_pagination(&self, p: Pagination, per_page: usize) {
+    pub(crate) fn set_pagination(&self, p: Pagination, per_page: usize) {
         let mut st = self.shared.state();
         st.cfg.pagination = p;
         st.cfg.per_page = per_page;
     }
 
     /// `None`: any Bearer token passes (the header is still required).
-    pub fn set_api_key(&self, key: Option<&str>) {
+    pub(crate) fn set_api_key(&self, key: Option<&str>) {
         self.shared.state().cfg.api_key = key.map(str::to_owned);
     }
 
     /// `false` simulates an API that ignores `updated_at` and returns everything.
-    pub fn honour_updated_at_filter(&self, yes: bool) {
+    pub(crate) fn honour_updated_at_filter(&self, yes: bool) {
         self.set_updated_at_filter(if yes {
             UpdatedAtFilter::Since
         } else {
@@ -420,57 +420,57 @@ impl FakeApi {
         });
     }
 
-    pub fn set_updated_at_filter(&self, f: UpdatedAtFilter) {
+    pub(crate) fn set_updated_at_filter(&self, f: UpdatedAtFilter) {
         self.shared.state().cfg.filter = f;
     }
 
     /// Applies `m` right after the `after`-th API request from now has been answered (1: the
     /// next one), whatever that request was (data, fault or auth failure).
-    pub fn mutate_after(&self, after: usize, m: Mutation) {
+    pub(crate) fn mutate_after(&self, after: usize, m: Mutation) {
         let at = lock(&self.shared.requests).len() + after.max(1);
         lock(&self.shared.mutations).push((at, m));
     }
 
     /// Removes and returns the mutations `mutate_after` queued that no request has reached.
-    pub fn take_pending_mutations(&self) -> Vec<Mutation> {
+    pub(crate) fn take_pending_mutations(&self) -> Vec<Mutation> {
         let mut queued = lock(&self.shared.mutations);
         queued.drain(..).map(|(_, m)| m).collect()
     }
 
     /// The upstream as it stands: id → the record's JSON exactly as the API would send it.
     /// Records without a usable id are left out.
-    pub fn snapshot(&self) -> std::collections::BTreeMap<i64, String> {
+    pub(crate) fn snapshot(&self) -> std::collections::BTreeMap<i64, String> {
         self.shared.state().data.rendered()
     }
 
-    pub fn set_message_count(&self, m: MessageCount) {
+    pub(crate) fn set_message_count(&self, m: MessageCount) {
         self.shared.state().cfg.message_count = m;
     }
 
     /// Queues a fault; each API request that passes auth consumes one, oldest first.
-    pub fn push_fault(&self, f: Fault) {
+    pub(crate) fn push_fault(&self, f: Fault) {
         lock(&self.shared.faults).push_back(f);
     }
 
     /// Drops the faults no request has consumed yet.
-    pub fn clear_faults(&self) {
+    pub(crate) fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
     }
 
-    pub fn pending_faults(&self) -> usize {
+    pub(crate) fn pending_faults(&self) -> usize {
         lock(&self.shared.faults).len()
     }
 
     /// Every request to the API path so far (control endpoints excluded), in arrival order.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).clone()
     }
 
-    pub fn request_count(&self) -> usize {
+    pub(crate) fn request_count(&self) -> usize {
         lock(&self.shared.requests).len()
     }
 
-    pub fn clear_requests(&self) {
+    pub(crate) fn clear_requests(&self) {
         lock(&self.shared.requests).clear();
     }
 }

@@ -35,11 +35,11 @@ struct GzipCache {
 
 /// Bytes of response bodies served by the data handler so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WireBytes {
+pub(crate) struct WireBytes {
     /// As sent: compressed when the client asked for it.
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// As the client reads them after decoding.
-    pub decoded: u64,
+    pub(crate) decoded: u64,
 }
 
 /// Counts a request as being answered until dropped (also when the client goes away).
