@@ -80,6 +80,9 @@ struct Args {
     /// Leave "Groups found: N" out of the message, as an API that does not count
     #[arg(long)]
     no_count: bool,
+    /// Wait this many milliseconds before answering each API request, as a distant server.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -153,6 +156,7 @@ impl Args {
             } else {
                 MessageCount::Real
             },
+            latency: std::time::Duration::from_millis(self.latency_ms),
             ..FakeOptions::default()
         }
     }
