@@ -7,6 +7,7 @@ mod connect;
 mod deletions;
 mod groups;
 mod identity;
+mod metrics;
 mod runs;
 mod sql;
 mod status;
@@ -25,6 +26,7 @@ use connect::FileId;
 
 pub use admin::Change;
 pub use groups::{PageCounts, PageWrite};
+pub use metrics::{MetricTotals, RowsByCode, RunsByStatus, ScopeTotals};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
 

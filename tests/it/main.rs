@@ -27,6 +27,7 @@ mod failures;
 mod fake_api_selftest;
 mod full_disk;
 mod locking;
+mod metrics;
 mod model;
 mod pagination;
 mod records;
