@@ -12,6 +12,17 @@ use crate::config::LogFormat;
 mod journal;
 pub(crate) mod progress;
 
+/// What goes before a line that `main` prints itself (an error that stopped the command,
+/// possibly before logging was set up): the error priority when stderr is the journal, so
+/// `journalctl -p err` shows a configuration error too; else nothing.
+pub fn error_line_prefix() -> &'static str {
+    if journal::stderr_is_journal() {
+        "<3>"
+    } else {
+        ""
+    }
+}
+
 /// Installs the global subscriber; a second call (tests) is a no-op.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
