@@ -13,6 +13,7 @@
 //! - [`outcome`]: how a run's result and a startup error map to the one [`outcome::Exit`] and
 //!   `sync_log` events.
 //! - [`daemon`]: scheduled ticks, signals and systemd notification.
+//! - [`metrics`]: the daemon's optional `/metrics` and `/healthz` endpoint.
 //! - [`telemetry`]: logging setup, and the progress line log lines step around.
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod daemon;
 pub mod domain;
 pub mod lock;
+pub mod metrics;
 pub mod outcome;
 pub mod startup;
 pub mod store;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use xtrakit_sync::cli::{self, args::Cli};
+use xtrakit_sync::telemetry;
 
 fn main() -> ExitCode {
     let args = Cli::parse_args();
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
         }
     };
     let exit = runtime.block_on(cli::run(args)).unwrap_or_else(|e| {
-        eprintln!("xtrakit-sync: {e}");
+        eprintln!("{}xtrakit-sync: {e}", telemetry::error_line_prefix());
         e.exit()
     });
     // A database thread still waiting on another process's lock must not keep the process

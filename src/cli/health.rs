@@ -17,7 +17,7 @@ const MAX_MAX_AGE_SECS: u64 = 366 * 86_400;
 
 /// One scope's verdict.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub(super) struct ScopeHealth {
+pub(crate) struct ScopeHealth {
     pub scope: String,
     pub healthy: bool,
     pub last_success_at: Option<String>,
@@ -29,7 +29,7 @@ pub(super) struct ScopeHealth {
 
 /// The verdict over every scope judged.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub(super) struct Health {
+pub(crate) struct Health {
     pub healthy: bool,
     pub max_age_secs: u64,
     /// The one line `status --check` prints.
@@ -60,7 +60,7 @@ pub(super) fn parse_max_age(raw: &str) -> Result<Duration, String> {
 
 /// Judges `scopes` (their names and state) at `now`. `expected` are scope names that must
 /// be there even if they never ran (the configured ones).
-pub(super) fn judge(
+pub(crate) fn judge(
     scopes: &[ScopeStatus],
     expected: &[String],
     max_age: Duration,

@@ -5,7 +5,7 @@ pub mod args;
 mod changes;
 mod check;
 mod flags;
-mod health;
+pub(crate) mod health;
 mod probe;
 mod state;
 mod status;

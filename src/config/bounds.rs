@@ -54,8 +54,12 @@ pub const LOCK_WAIT_SECS: Bound = bound("lock_wait_secs", 0, 86_400);
 /// so a code past the largest 32-bit integer could never match anything.
 pub const BUSINESS_CODE: Bound = bound("business_codes", 0, i32::MAX as i64);
 
+/// `/healthz` turns 503 when a scope's last success is older than this: a minute (shorter
+/// than a request can take) to a year, as `status --check --max-age`.
+pub const HEALTH_MAX_AGE_SECS: Bound = bound("health_max_age_secs", 60, 366 * 86_400);
+
 /// Every integer bound, in the order of the README's table.
-pub const ALL: [Bound; 9] = [
+pub const ALL: [Bound; 10] = [
     LOOKBACK_DAYS,
     REQUEST_TIMEOUT_SECS,
     MAX_RETRIES,
@@ -65,6 +69,7 @@ pub const ALL: [Bound; 9] = [
     MAX_RESPONSE_BYTES,
     LOCK_WAIT_SECS,
     BUSINESS_CODE,
+    HEALTH_MAX_AGE_SECS,
 ];
 
 const fn bound(key: &'static str, min: i64, max: i64) -> Bound {

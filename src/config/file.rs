@@ -32,6 +32,8 @@ pub(super) struct FileConfig {
     pub history: Option<bool>,
     pub allow_insecure_http: Option<bool>,
     pub log_format: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub health_max_age_secs: Option<i64>,
 }
 
 /// Reads and parses the file; a file that was asked for and is missing is an error.

@@ -19,6 +19,7 @@ mod tests_props;
 mod tests_resolve;
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -186,6 +187,10 @@ pub struct Settings {
     pub history: bool,
     pub allow_insecure_http: bool,
     pub log_format: LogFormat,
+    /// Where the daemon serves `/metrics` and `/healthz`; `None` (the default): nowhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `/healthz` fails when a scope's last success is older than this.
+    pub health_max_age: Duration,
     /// Warnings to log once logging is up (e.g. a key file readable by others).
     pub warnings: Vec<String>,
     /// The TOML file that was read, if any.
@@ -270,6 +275,36 @@ mod tests {
             settings.require_key().unwrap().expose(),
             "zz-debug-secret-42"
         );
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_health_allows_two_hours() {
+        let settings = Settings::resolve(&ConfigArgs::default(), &env_of(&[])).unwrap();
+        assert_eq!(settings.metrics_listen, None);
+        assert_eq!(settings.health_max_age, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn metrics_listen_takes_an_address_with_a_port_and_refuses_a_bare_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let args = ConfigArgs {
+            config: Some(path.clone()),
+            ..ConfigArgs::default()
+        };
+        std::fs::write(&path, "metrics_listen = \"[::1]:9187\"\n").unwrap();
+        let settings = Settings::resolve(&args, &env_of(&[])).unwrap();
+        assert_eq!(settings.metrics_listen, "[::1]:9187".parse().ok());
+        assert!(settings
+            .render()
+            .contains("metrics_listen = \"[::1]:9187\""));
+
+        std::fs::write(&path, "metrics_listen = \"localhost\"\n").unwrap();
+        let err = Settings::resolve(&args, &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("metrics_listen (file "), "{err}");
+        assert!(err.contains("like 127.0.0.1:9187"), "{err}");
     }
 
     #[test]

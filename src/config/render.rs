@@ -80,6 +80,11 @@ fn values(s: &Settings) -> Vec<(&'static str, Value)> {
             "log_format",
             Value::String(s.log_format.as_str().to_owned()),
         ),
+        (
+            "metrics_listen",
+            Value::String(s.metrics_listen.map_or_else(String::new, |a| a.to_string())),
+        ),
+        ("health_max_age_secs", int(s.health_max_age.as_secs())),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Merging the four layers (flag > env > file > default) into [`Settings`], recording the
 //! source of every setting and validating each value with that source in the message.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -81,6 +82,12 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
         history: l.plain("history", l.file.history, true),
         allow_insecure_http,
         log_format,
+        metrics_listen: l.metrics_listen()?,
+        health_max_age: Duration::from_secs(l.bounded(
+            bounds::HEALTH_MAX_AGE_SECS,
+            l.file.health_max_age_secs,
+            7200,
+        )?),
         warnings,
         config_file: l.config_file,
         sources: l.sources,
@@ -265,6 +272,19 @@ impl Layers<'_> {
         let raw = self.choose("log_format", [flag, env, in_file], "text".into());
         LogFormat::parse(&raw)
             .ok_or_else(|| self.error("log_format", format!("must be text or json, got {raw:?}")))
+    }
+
+    /// `metrics_listen`: an address and port (`127.0.0.1:9187`, `[::1]:9187`), or `""`: off.
+    fn metrics_listen(&mut self) -> Result<Option<SocketAddr>, ConfigError> {
+        let key = "metrics_listen";
+        let raw = self.plain(key, self.file.metrics_listen.clone(), String::new());
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        raw.trim().parse().map(Some).map_err(|_| {
+            let message = format!("must be an address and port like 127.0.0.1:9187, got {raw:?}");
+            self.error(key, message)
+        })
     }
 
     fn api_key(

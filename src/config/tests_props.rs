@@ -39,6 +39,8 @@ const FILE_KEYS: &[&str] = &[
     "history",
     "allow_insecure_http",
     "log_format",
+    "metrics_listen",
+    "health_max_age_secs",
 ];
 
 /// Every variable the configuration reads, but `XTRAKIT_SYNC_CONFIG` (see [`env_name`]).
@@ -184,6 +186,7 @@ fn plausible(key: &str) -> &'static str {
         "base_url" => "http://127.0.0.1:9/prefix",
         "schedule" | "full_sync_schedule" => "*/5 * * * *",
         "log_format" => "json",
+        "metrics_listen" => "127.0.0.1:0",
         "api_key_file" => "/nonexistent/key",
         _ => "xtrakit.db",
     }

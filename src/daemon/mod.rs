@@ -63,6 +63,10 @@ pub async fn run(settings: &Settings, syncer: Syncer) -> Exit {
         cancel: cancel_on_signal(),
     });
     daemon.syncer.store.stop_on(&daemon.cancel);
+    if let Err(e) = crate::metrics::start(settings, daemon.cancel.clone()).await {
+        error!("{e}");
+        return Exit::Config;
+    }
     let mut scheduler = match schedule(&daemon, settings).await {
         Ok(s) => s,
         Err(e) => {

@@ -10,6 +10,7 @@ mod deletions;
 mod groups;
 mod identity;
 mod indexes;
+mod metrics;
 mod runs;
 mod sql;
 mod status;
@@ -29,6 +30,7 @@ use connect::FileId;
 pub use admin::Change;
 pub use groups::{PageCounts, PageWrite};
 pub use indexes::{SecondaryIndex, LOAD_INDEXES};
+pub use metrics::{MetricTotals, RowsByCode, RunsByStatus, ScopeTotals};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
 

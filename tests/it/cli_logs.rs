@@ -103,3 +103,85 @@ async fn each_retry_row_carries_the_time_it_happened() {
         "{started} {times:?} {finished}"
     );
 }
+
+/// `--once` with one 503, its stderr a pipe that `JOURNAL_STREAM` names (as systemd sets it
+/// for a service whose output goes to the journal) or, with `matching` false, names another.
+async fn once_as_a_service(app: &TestApp, matching: bool) -> String {
+    app.api.push_fault(server_error());
+    let config = write_config(app, FAST_RETRIES);
+    let (status, log) = run_as_a_service(app, config.to_str().expect("utf-8"), matching).await;
+    assert!(status.success(), "{status}\n{log}");
+    log
+}
+
+/// `--once --config CONFIG` with stderr as described at [`once_as_a_service`]; its stderr.
+async fn run_as_a_service(
+    app: &TestApp,
+    config: &str,
+    matching: bool,
+) -> (std::process::ExitStatus, String) {
+    use std::os::unix::fs::MetadataExt;
+
+    let (mut reader, writer) = std::io::pipe().expect("a pipe");
+    let meta = std::fs::File::from(std::os::fd::OwnedFd::from(
+        writer.try_clone().expect("pipe clone"),
+    ))
+    .metadata()
+    .expect("fstat of the pipe");
+    let ino = if matching { meta.ino() } else { meta.ino() + 1 };
+    let mut cmd = app.command();
+    cmd.args(["--once", "--config", config])
+        .env("JOURNAL_STREAM", format!("{}:{ino}", meta.dev()))
+        .stdout(std::process::Stdio::null())
+        .stderr(writer);
+    let reading = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut text).map(|_| text)
+    });
+    let status = cmd.status().await.expect("binary runs");
+    drop(cmd);
+    let log = reading
+        .join()
+        .expect("reader thread")
+        .expect("stderr reads");
+    (status, log)
+}
+
+#[tokio::test]
+async fn under_the_journal_each_line_carries_its_priority_and_no_timestamp() {
+    let app = spawn_app(5).await;
+    let log = once_as_a_service(&app, true).await;
+    let retry = log.lines().find(|l| l.contains("retry 1 of 2"));
+    assert!(retry.is_some_and(|l| l.starts_with("<4>")), "{log}");
+    let done = log.lines().find(|l| l.contains("sync succeeded"));
+    assert!(done.is_some_and(|l| l.starts_with("<6>")), "{log}");
+    for line in log.lines() {
+        let rest = line.get(3..).unwrap_or_default().trim_start();
+        assert!(line.starts_with('<'), "no priority: {line}");
+        assert!(
+            !rest.starts_with(|c: char| c.is_ascii_digit()),
+            "a timestamp: {line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_journal_stream_that_is_not_our_stderr_leaves_the_usual_lines() {
+    let app = spawn_app(5).await;
+    let log = once_as_a_service(&app, false).await;
+    let done = log.lines().find(|l| l.contains("sync succeeded"));
+    assert!(done.is_some_and(|l| l.starts_with("20")), "{log}");
+    assert!(!log.contains("<6>"), "{log}");
+}
+
+#[tokio::test]
+async fn under_the_journal_a_configuration_error_has_the_error_priority() {
+    let app = spawn_app(1).await;
+    let config = write_config(&app, "schedul = \"typo\"\n");
+    let (status, log) = run_as_a_service(&app, config.to_str().expect("utf-8"), true).await;
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(
+        log.starts_with("<3>xtrakit-sync: configuration error: "),
+        "{log}"
+    );
+}

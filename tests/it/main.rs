@@ -27,6 +27,7 @@ mod fetch_ahead;
 mod first_load;
 mod full_disk;
 mod locking;
+mod metrics;
 mod model;
 mod pagination;
 mod records;
