@@ -9,7 +9,7 @@ use reqwest::redirect::Policy;
 use reqwest::Url;
 use tracing::warn;
 
-use super::envelope::NextLink;
+use super::envelope::{peek_next_link, NextLink};
 use super::error::ApiError;
 use super::page::{Page, Reached};
 use super::redact::Redactor;
@@ -175,9 +175,23 @@ impl ApiClient {
         reached: Reached,
         retries: &mut Vec<RetryNotice>,
     ) -> Result<Page, ApiError> {
+        self.fetch_page_hinting(url, reached, retries, None::<fn(Url)>)
+            .await
+    }
+
+    /// [`ApiClient::fetch_page`], telling `hint` the next page's link (same origin only) as
+    /// soon as a successful body names one, before its records are parsed: over a slow
+    /// network the next request then does not wait for the parse.
+    pub async fn fetch_page_hinting(
+        &self,
+        url: &Url,
+        reached: Reached,
+        retries: &mut Vec<RetryNotice>,
+        mut hint: Option<impl FnOnce(Url)>,
+    ) -> Result<Page, ApiError> {
         let mut retry = 0;
         loop {
-            let (result, retry_after) = self.fetch_once(url, reached).await;
+            let (result, retry_after) = self.fetch_once(url, reached, &mut hint).await;
             let error = match result {
                 Ok(page) => return Ok(page),
                 Err(e) if !e.is_retryable() || retry >= self.settings.max_retries => return Err(e),
@@ -214,6 +228,7 @@ impl ApiClient {
         &self,
         url: &Url,
         reached: Reached,
+        hint: &mut Option<impl FnOnce(Url)>,
     ) -> (Result<Page, ApiError>, Option<Duration>) {
         let response = match self.http.get(url.clone()).send().await {
             Ok(r) => r,
@@ -234,9 +249,23 @@ impl ApiClient {
         // run rows, `sync_log` or the logs: the body is cleaned before it is parsed, so all
         // that is read from it is clean; error texts also lose fragments of the key.
         let body = self.redactor.clean_body(&body);
+        if status.is_success() {
+            self.hint_next(url, &body, hint);
+        }
         let result = interpret(url, status, &body, &self.redactor, reached)
             .map_err(|e| e.redact(&self.redactor));
         (result, retry_after)
+    }
+
+    fn hint_next(&self, url: &Url, body: &[u8], hint: &mut Option<impl FnOnce(Url)>) {
+        let Some(link) = hint.is_some().then(|| peek_next_link(body)).flatten() else {
+            return;
+        };
+        if let (Ok(Some(next)), Some(hint)) =
+            (self.next_page(url, &NextLink::Url(link)), hint.take())
+        {
+            hint(next);
+        }
     }
 
     /// Reads the body, refusing it as soon as it is known to exceed the cap.

@@ -107,6 +107,24 @@ pub fn parse_body(body: &[u8]) -> Result<ParsedBody, String> {
     Ok(parsed)
 }
 
+/// The next page's link alone, read without the records, so that the next request can start
+/// while this page's records are parsed; `None` for no link, page numbers, or anything that
+/// is not an envelope. Whatever it finds is checked again against the full parse.
+pub fn peek_next_link(body: &[u8]) -> Option<String> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let text = std::str::from_utf8(body).ok()?;
+    let Ok(Node::Object(top)) = serde_json::from_str::<Node>(text) else {
+        return None;
+    };
+    let data = object_keys(top.data);
+    let meta = object_keys(top.meta);
+    let links = object_keys(top.links);
+    match next_link(&top, data.as_ref(), meta.as_ref(), links.as_ref()) {
+        NextLink::Url(url) => Some(url),
+        _ => None,
+    }
+}
+
 fn from_envelope(top: &Keys) -> ParsedBody {
     let data = top.data.filter(|raw| first_byte(raw) != b'n');
     let data_node = data.map(|raw| (raw, serde_json::from_str::<Node>(raw.get())));

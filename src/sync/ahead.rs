@@ -8,7 +8,7 @@
 //! switched to links) is dropped and the named page fetched instead. A request dropped that
 //! way was only a read.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use std::sync::Arc;
 use futures_util::future::{select, Either};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use reqwest::Url;
+use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
@@ -32,6 +33,10 @@ pub(super) struct Fetched {
 /// happen on another thread than the one that feeds the writer; dropped, it is cancelled.
 type Fetch = AbortOnDropHandle<Fetched>;
 
+/// The link a request's body named, sent before its records are parsed, with the number of
+/// the request that found it.
+type Hint = (u64, Url);
+
 /// The requests of one listing that run ahead of the page being written.
 pub(super) struct Ahead {
     client: Arc<ApiClient>,
@@ -43,27 +48,54 @@ pub(super) struct Ahead {
     finished: VecDeque<Fetched>,
     /// The page number at the back of the queue when the API numbers its pages.
     last_number: Option<u64>,
+    /// Requests made so far; the number of the one at the back of the queue.
+    pushed: u64,
+    hints: mpsc::UnboundedReceiver<Hint>,
+    hint_sender: mpsc::UnboundedSender<Hint>,
+    /// As set by the last `follow`: requests allowed at once, and pages `max_pages` still
+    /// allows from the front of the queue on.
+    width: usize,
+    budget: u64,
+    /// Every URL asked for in this listing: a link back to one of them (a loop, which the
+    /// listing then refuses) is never asked for again on a hint.
+    requested: HashSet<Url>,
 }
 
 impl Ahead {
     pub(super) fn new(client: Arc<ApiClient>) -> Ahead {
+        let (hint_sender, hints) = mpsc::unbounded_channel();
         Ahead {
             client,
             queue: VecDeque::new(),
             running: FuturesOrdered::new(),
             finished: VecDeque::new(),
             last_number: None,
+            pushed: 0,
+            hints,
+            hint_sender,
+            width: 1,
+            budget: 1,
+            requested: HashSet::new(),
         }
     }
 
     /// Starts the request for `url` behind those already made.
     pub(super) fn push(&mut self, url: Url, reached: Reached) {
         let client = Arc::clone(&self.client);
+        self.pushed += 1;
+        let (number, sender) = (self.pushed, self.hint_sender.clone());
+        // A link ahead of the queue's back is only of use while nothing follows it.
+        let hint = move |next: Url| {
+            let _ = sender.send((number, next));
+        };
+        self.requested.insert(url.clone());
         self.queue.push_back(url.clone());
         let task = tokio::spawn(
             async move {
                 let mut retries = Vec::new();
-                let result = client.fetch_page(&url, reached, &mut retries).await;
+                let result = client
+                    .fetch_page_hinting(&url, reached, &mut retries, Some(hint))
+                    .await;
                 Fetched {
                     url,
                     result,
@@ -77,17 +109,21 @@ impl Ahead {
 
     /// The next page in order, once its request has finished; `None` when none was made.
     pub(super) async fn take(&mut self) -> Option<Fetched> {
-        let url = self.queue.pop_front()?;
-        match self.finished.pop_front() {
-            Some(fetched) => Some(fetched),
-            None => Some(finished(self.running.next().await, url)),
+        if self.queue.is_empty() {
+            return None;
         }
+        while self.finished.is_empty() {
+            self.progress().await;
+        }
+        self.queue.pop_front();
+        self.finished.pop_front()
     }
 
     /// Makes `next` (the page `page` names) the head of the queue, then, for a page-numbered
     /// listing, asks for the pages after it until `width` requests are made or `budget` pages
     /// (what `max_pages` still allows) are reached.
     pub(super) fn follow(&mut self, next: &Url, page: &Page, width: usize, budget: u64) {
+        (self.width, self.budget) = (width, budget);
         if self.queue.front() != Some(next) {
             self.clear();
             self.push(next.clone(), Reached::Link);
@@ -99,7 +135,7 @@ impl Ahead {
         let (Some(mut number), Some(last)) = (self.last_number, page.body.last_page) else {
             return;
         };
-        while self.queue.len() < width && (self.queue.len() as u64) < budget && number < last {
+        while self.has_room() && number < last {
             number += 1;
             match self.client.next_page(&page.url, &NextLink::Page(number)) {
                 Ok(Some(url)) => self.push(url, Reached::Link),
@@ -107,6 +143,10 @@ impl Ahead {
             }
             self.last_number = Some(number);
         }
+    }
+
+    fn has_room(&self) -> bool {
+        self.queue.len() < self.width && (self.queue.len() as u64) < self.budget
     }
 
     /// Drops every request not taken.
@@ -124,14 +164,34 @@ impl Ahead {
             if self.running.is_empty() {
                 return work.await;
             }
-            match select(work.as_mut(), self.running.next()).await {
+            match select(work.as_mut(), pin!(self.progress())).await {
                 Either::Left((done, _)) => return done,
-                Either::Right((Some(joined), _)) => {
-                    let url = self.queue[self.finished.len()].clone();
-                    self.finished.push_back(finished(Some(joined), url));
-                }
-                Either::Right((None, _)) => return work.await,
+                Either::Right(((), _)) => {}
             }
+        }
+    }
+
+    /// Waits for a request to finish or for a link one of them found, and acts on it. Only
+    /// called while a request is running.
+    async fn progress(&mut self) {
+        // A request sends its link before it finishes: hints first, so one is acted on
+        // before its request is taken.
+        tokio::select! {
+            biased;
+            Some((number, next)) = self.hints.recv() => self.hinted(number, next),
+            joined = self.running.next() => {
+                let url = self.queue[self.finished.len()].clone();
+                self.finished.push_back(finished(joined, url));
+            }
+        }
+    }
+
+    /// A linked listing's next page asked for as soon as the request at the back of the
+    /// queue found its link: `follow` later checks that it is the page named.
+    fn hinted(&mut self, number: u64, next: Url) {
+        let fresh = !self.requested.contains(&next);
+        if fresh && number == self.pushed && self.last_number.is_none() && self.has_room() {
+            self.push(next, Reached::Link);
         }
     }
 }

@@ -1,4 +1,4 @@
-use super::{parse_body, Content, Groups, NextLink, ParsedBody};
+use super::{parse_body, peek_next_link, Content, Groups, NextLink, ParsedBody};
 
 fn parse(body: &str) -> ParsedBody {
     parse_body(body.as_bytes()).unwrap()
@@ -397,4 +397,33 @@ fn last_page_is_read_where_the_page_numbers_are() {
         Some(9)
     );
     assert_eq!(parse(r#"{"last_page":9}"#).last_page, None);
+}
+
+#[test]
+fn the_peeked_link_is_the_link_the_full_parse_finds() {
+    for body in [
+        r#"{"data":{"groups":[]},"next_page_url":"/api/v1/customer-groups?page=2"}"#,
+        r#"{"next_page_url":"https:\/\/h\/x?page=2"}"#,
+        r#"{"data":{"groups":[{"id":1}],"next_page_url":"https://h/x?page=3"}}"#,
+        r#"{"data":[],"meta":{"next_page_url":"https://h/x?page=2"}}"#,
+        r#"{"data":[],"links":{"prev":null,"next":"https://h/x?page=2"}}"#,
+    ] {
+        let NextLink::Url(parsed) = next(body) else {
+            panic!("the full parse finds a link in {body}");
+        };
+        assert_eq!(peek_next_link(body.as_bytes()), Some(parsed), "{body}");
+    }
+}
+
+#[test]
+fn nothing_is_peeked_without_a_link() {
+    for body in [
+        r#"{"current_page":1,"last_page":3}"#,
+        r#"{"next_page_url":null}"#,
+        r#"[{"id":1}]"#,
+        r#"{"data":{"groups":[]}"#,
+        "not json",
+    ] {
+        assert_eq!(peek_next_link(body.as_bytes()), None, "{body}");
+    }
 }

@@ -63,7 +63,7 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if let Some(denied) = check_auth(&shared, req.headers()) {
         return denied;
     }
-    shared.wire.delay().await;
+    let answer_at = shared.wire.answer_at();
     let fault = lock(&shared.faults).pop_front();
     if let Some(Fault::Slow { delay }) = &fault {
         tokio::time::sleep(*delay).await;
@@ -73,6 +73,7 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         None => serve_data(&shared, &req),
     };
     shared.apply_due_mutations();
+    tokio::time::sleep_until(answer_at).await;
     resp
 }
 

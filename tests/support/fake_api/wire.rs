@@ -66,12 +66,12 @@ impl Wire {
         self.latency_us.store(us, Ordering::Relaxed);
     }
 
-    /// Waits the configured latency, as a request crossing a real network would.
-    pub(super) async fn delay(&self) {
+    /// When the answer to a request arriving now may leave: the configured latency later, as
+    /// over a real network with the server's own work inside that time (the fake's rendering
+    /// and compressing overlap the wait rather than add to it).
+    pub(super) fn answer_at(&self) -> tokio::time::Instant {
         let us = self.latency_us.load(Ordering::Relaxed);
-        if us > 0 {
-            tokio::time::sleep(Duration::from_micros(us)).await;
-        }
+        tokio::time::Instant::now() + Duration::from_micros(us)
     }
 
     pub(super) fn bytes(&self) -> WireBytes {
