@@ -21,7 +21,7 @@ impl FloorDb {
     }
     /// The bulk-load floor: `bodies` parsed and written with their history rows, one
     /// transaction per page, one prepared `INSERT` per row, into tables without secondary
-    /// indexes; the indexes are then built once (timed too).
+    /// indexes; the indexes are then built once and the database closed (timed too).
     pub(crate) async fn load(&self, bodies: Arc<Vec<Vec<u8>>>) -> Sample {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -34,6 +34,8 @@ impl FloorDb {
             for index in LOAD_INDEXES {
                 db.exec(index.create);
             }
+            // Closing checkpoints the WAL into the database, as the sync's exit does.
+            drop(db);
             floor_sample(records, started)
         })
         .await
@@ -49,6 +51,7 @@ impl FloorDb {
             let changed: std::collections::HashSet<i64> = changed.into_iter().collect();
             let started = Instant::now();
             let records = update_floor(&db, &bodies, &changed);
+            drop(db);
             floor_sample(records, started)
         })
         .await

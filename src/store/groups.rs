@@ -163,7 +163,7 @@ impl Store {
         let (inserts, overwrites): (Vec<&Write>, Vec<&Write>) =
             writes.iter().partition(|w| w.change == Change::Insert);
         write_groups(&mut tx, &inserts, sql::insert_groups, page.scope, &now).await?;
-        write_groups(&mut tx, &overwrites, sql::upsert_groups, page.scope, &now).await?;
+        write_groups(&mut tx, &overwrites, sql::update_groups, page.scope, &now).await?;
         if page.history {
             record_history(&mut tx, &writes, page.run_id, &now).await?;
         }

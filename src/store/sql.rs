@@ -57,19 +57,21 @@ pub(super) fn insert_groups(rows: usize) -> String {
     )
 }
 
-/// Overwrite changed or deleted groups; `first_seen_at` is kept. The `WHERE` makes a row that
-/// is already identical (and live) cost no write, whatever the caller believed.
-pub(super) fn upsert_groups(rows: usize) -> String {
+/// Overwrites stored groups (changed, or deleted and back) from rows laid out as for
+/// [`insert_groups`]; `first_seen_at` is kept. The `WHERE` makes a row that is already
+/// identical (and live) cost no write, whatever the caller believed. An `UPDATE … FROM` rather
+/// than an upsert, with `OR FAIL`: an upsert's update may abort half-way, so SQLite copied
+/// every page it touched to a statement journal first, a fifth of an incremental run's time.
+pub(super) fn update_groups(rows: usize) -> String {
     format!(
-        "INSERT INTO customer_groups ({GROUP_COLUMNS}) \
-         VALUES {} \
-         ON CONFLICT (id) DO UPDATE SET \
-         business_code = excluded.business_code, group_name = excluded.group_name, \
-         group_description = excluded.group_description, created_at = excluded.created_at, \
-         updated_at = excluded.updated_at, raw_json = excluded.raw_json, \
-         last_changed_at = excluded.last_changed_at, deleted_at = NULL \
-         WHERE customer_groups.raw_json IS NOT excluded.raw_json \
-         OR customer_groups.deleted_at IS NOT NULL",
+        "UPDATE OR FAIL customer_groups SET \
+         business_code = v.column2, group_name = v.column3, group_description = v.column4, \
+         created_at = v.column5, updated_at = v.column6, raw_json = v.column7, \
+         last_changed_at = v.column9, deleted_at = NULL \
+         FROM (VALUES {}) AS v \
+         WHERE customer_groups.id = v.column1 \
+         AND (customer_groups.raw_json IS NOT v.column7 \
+         OR customer_groups.deleted_at IS NOT NULL)",
         values_placeholders(rows, 10)
     )
 }
@@ -138,7 +140,7 @@ mod tests {
         assert_eq!(values_placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
         assert_eq!(list_placeholders(3), "?, ?, ?");
         assert_eq!(
-            upsert_groups(ROWS_PER_STATEMENT).matches('?').count(),
+            update_groups(ROWS_PER_STATEMENT).matches('?').count(),
             10 * ROWS_PER_STATEMENT
         );
         assert_eq!(

@@ -37,7 +37,7 @@ pub(super) async fn generate(State(shared): State<Arc<Shared>>, Query(q): Params
     reply((|| {
         let n: usize = param(&q, "n", None)?;
         let mut st = shared.state();
-        let super::State { cfg, data } = &mut *st;
+        let super::State { cfg, data, .. } = &mut *st;
         data.generate(n, &cfg.business_codes);
         Ok(format!("{{\"groups\":{n}}}"))
     })())

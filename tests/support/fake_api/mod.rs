@@ -228,6 +228,9 @@ struct Config {
 struct State {
     cfg: Config,
     data: Dataset,
+    /// Counts every access that may change what a request is answered with; the answers
+    /// kept by `wire` belong to one generation.
+    generation: u64,
 }
 
 /// What the server task and every handle share.
@@ -242,7 +245,17 @@ struct Shared {
 }
 
 impl Shared {
+    /// The state, to change it (or to read it outside the data handler): answers kept from
+    /// before are no longer served.
     fn state(&self) -> MutexGuard<'_, State> {
+        let mut state = lock(&self.state);
+        state.generation += 1;
+        state
+    }
+
+    /// The state for answering a request: its only writes are the dataset's own caches, which
+    /// change no answer.
+    fn serving_state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
 
@@ -300,7 +313,11 @@ impl FakeApi {
         };
         let shared = Arc::new(Shared {
             base_url: format!("http://{addr}"),
-            state: Mutex::new(State { cfg, data }),
+            state: Mutex::new(State {
+                cfg,
+                data,
+                generation: 0,
+            }),
             faults: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
             mutations: Mutex::new(Vec::new()),
@@ -347,7 +364,7 @@ impl FakeApi {
     /// Replaces the whole dataset (raw records included) with groups 1..=n.
     pub(crate) fn generate(&self, n: usize) {
         let mut st = self.shared.state();
-        let State { cfg, data } = &mut *st;
+        let State { cfg, data, .. } = &mut *st;
         data.generate(n, &cfg.business_codes);
     }
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dataset::Filter;
 use super::timestamps;
+use super::wire::{Answer, AnswerKey};
 use super::{
     control, faults, lock, render, Fault, RecordedRequest, Shared, UpdatedAtFilter, API_PATH,
 };
@@ -102,7 +103,7 @@ fn check_auth(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty());
-    let error = match (token, shared.state().cfg.api_key.as_deref()) {
+    let error = match (token, shared.serving_state().cfg.api_key.as_deref()) {
         (None, _) => "Unauthorized: Missing Bearer Token",
         (Some(got), Some(want)) if got != want => "Unauthorized: Invalid API Key",
         _ => return None,
@@ -112,9 +113,23 @@ fn check_auth(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
 }
 
 fn serve_data(shared: &Shared, req: &Request) -> Response {
+    let wants_gzip = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let mut st = shared.serving_state();
+    let key = AnswerKey {
+        generation: st.generation,
+        uri: req.uri().to_string(),
+        gzip: wants_gzip,
+    };
+    if let Some(answer) = shared.wire.kept(&key) {
+        drop(st);
+        return answer_response(shared, &answer);
+    }
     let query = parse_query(req.uri().query().unwrap_or(""));
     let value = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
-    let mut st = shared.state();
     let day = value("updated_at").and_then(timestamps::parse_ts);
     let filter = Filter {
         business_code: value("business_code").and_then(|v| v.parse().ok()),
@@ -130,17 +145,30 @@ fn serve_data(shared: &Shared, req: &Request) -> Response {
     let next = (page < info.last_page).then(|| next_url(shared, req, page + 1, &st.cfg));
     let body = render::page(&st.data, &info, &st.cfg, next.as_deref());
     drop(st);
-    let wants_gzip = req
-        .headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
-    if wants_gzip {
-        let bytes = shared.wire.gzip(&body, faults::gzip_text);
-        return faults::gzip_response(StatusCode::OK, bytes.to_vec());
+    let answer = Answer {
+        decoded: body.len(),
+        bytes: if wants_gzip {
+            faults::gzip_text(&body)
+        } else {
+            body.into_bytes()
+        },
+        gzip: wants_gzip,
+    };
+    answer_response(shared, &shared.wire.keep(key, answer))
+}
+
+/// A data answer as sent, counted on the wire.
+fn answer_response(shared: &Shared, answer: &Answer) -> Response {
+    shared.wire.count(answer);
+    if answer.gzip {
+        return faults::gzip_response(StatusCode::OK, answer.bytes.clone());
     }
-    shared.wire.plain(body.len());
-    json(StatusCode::OK, body)
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(answer.bytes.clone()),
+    )
+        .into_response()
 }
 
 /// Same path and query, `page` replaced; the query text is kept as sent, so encodings

@@ -1,20 +1,20 @@
-//! What the fake puts on the wire beyond the data: compression (as a real server does for a
-//! client that asks for it), a per-request latency, and counts of the bytes sent.
+//! What the fake puts on the wire beyond the data: a per-request latency, the answers it
+//! keeps, and counts of the bytes sent.
 //!
-//! Compressed bodies are kept by the hash of their text: the benchmark's fake shares two
-//! cores with the sync it measures, and a real server compresses on its own machine, so a
-//! page asked for again costs the fake no compression.
+//! Data answers are kept by request (URI and whether gzip was asked for) until anything
+//! changes the fake's state: the benchmark's fake shares two cores with the sync it measures,
+//! and a real server renders and compresses on its own machine, so a page asked for again
+//! costs the fake neither.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::lock;
 
-/// Compressed bytes kept at most; past it the cache starts again empty.
-const CACHE_BYTES: usize = 96 << 20;
+/// Answer bytes kept at most; past it the fake starts again with none.
+const KEPT_BYTES: usize = 96 << 20;
 
 #[derive(Default)]
 pub(super) struct Wire {
@@ -23,14 +23,30 @@ pub(super) struct Wire {
     latency_us: AtomicU64,
     sent: AtomicU64,
     decoded: AtomicU64,
-    cache: Mutex<GzipCache>,
+    kept: Mutex<Kept>,
 }
 
 #[derive(Default)]
-struct GzipCache {
-    hasher: RandomState,
-    bodies: HashMap<(u64, usize), Arc<Vec<u8>>>,
+struct Kept {
+    answers: HashMap<AnswerKey, Arc<Answer>>,
     bytes: usize,
+}
+
+/// What a data answer depends on besides the request's path and query.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(super) struct AnswerKey {
+    /// The state's generation it was rendered from.
+    pub(super) generation: u64,
+    pub(super) uri: String,
+    pub(super) gzip: bool,
+}
+
+/// A data answer's body as sent.
+pub(super) struct Answer {
+    pub(super) bytes: Vec<u8>,
+    /// Its length once decoded.
+    pub(super) decoded: usize,
+    pub(super) gzip: bool,
 }
 
 /// Bytes of response bodies served by the data handler so far.
@@ -81,33 +97,30 @@ impl Wire {
         }
     }
 
-    /// Counts a body sent as it is.
-    pub(super) fn plain(&self, len: usize) {
-        self.sent.fetch_add(len as u64, Ordering::Relaxed);
-        self.decoded.fetch_add(len as u64, Ordering::Relaxed);
+    /// The answer kept for `key`, if any.
+    pub(super) fn kept(&self, key: &AnswerKey) -> Option<Arc<Answer>> {
+        lock(&self.kept).answers.get(key).cloned()
     }
 
-    /// `body` gzip-compressed (from the cache when the same text was compressed before),
-    /// counted.
-    pub(super) fn gzip(&self, body: &str, compress: impl FnOnce(&str) -> Vec<u8>) -> Arc<Vec<u8>> {
-        let key = {
-            let cache = lock(&self.cache);
-            (cache.hasher.hash_one(body), body.len())
-        };
-        let cached = lock(&self.cache).bodies.get(&key).cloned();
-        let bytes = cached.unwrap_or_else(|| {
-            let bytes = Arc::new(compress(body));
-            let mut cache = lock(&self.cache);
-            if cache.bytes + bytes.len() > CACHE_BYTES {
-                cache.bodies.clear();
-                cache.bytes = 0;
-            }
-            cache.bytes += bytes.len();
-            cache.bodies.insert(key, bytes.clone());
-            bytes
-        });
-        self.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        self.decoded.fetch_add(body.len() as u64, Ordering::Relaxed);
-        bytes
+    /// Keeps `answer` for `key` (dropping older generations and, past the cap, everything).
+    pub(super) fn keep(&self, key: AnswerKey, answer: Answer) -> Arc<Answer> {
+        let answer = Arc::new(answer);
+        let mut kept = lock(&self.kept);
+        let stale = kept.answers.keys().any(|k| k.generation != key.generation);
+        if stale || kept.bytes + answer.bytes.len() > KEPT_BYTES {
+            kept.answers.clear();
+            kept.bytes = 0;
+        }
+        kept.bytes += answer.bytes.len();
+        kept.answers.insert(key, answer.clone());
+        answer
+    }
+
+    /// Counts an answer as sent.
+    pub(super) fn count(&self, answer: &Answer) {
+        self.sent
+            .fetch_add(answer.bytes.len() as u64, Ordering::Relaxed);
+        self.decoded
+            .fetch_add(answer.decoded as u64, Ordering::Relaxed);
     }
 }
