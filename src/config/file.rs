@@ -31,6 +31,7 @@ pub(super) struct FileConfig {
     pub delete_guard_fraction: Option<f64>,
     pub history: Option<bool>,
     pub allow_insecure_http: Option<bool>,
+    pub ca_file: Option<PathBuf>,
     pub log_format: Option<String>,
 }
 
@@ -161,6 +162,7 @@ mod tests {
             delete_guard_fraction = 1
             history = false
             allow_insecure_http = false
+            ca_file = "/etc/xtrakit-sync/company-ca.pem"
             log_format = "json"
         "#;
         let file = parse(text, path()).unwrap();

@@ -10,6 +10,7 @@ mod base_url;
 pub mod bounds;
 mod file;
 mod key;
+mod network;
 mod render;
 mod resolve;
 mod schedule;
@@ -27,6 +28,7 @@ use reqwest::Url;
 use crate::domain::ApiKey;
 
 pub use args::ConfigArgs;
+pub use network::Trust;
 pub use schedule::CronSchedule;
 
 /// The credential name the systemd units give the key (`LoadCredential=xtrakit-api-key:…`).
@@ -185,6 +187,10 @@ pub struct Settings {
     pub delete_guard_fraction: f64,
     pub history: bool,
     pub allow_insecure_http: bool,
+    /// The system trust store plus the CAs of `ca_file`.
+    pub trust: Trust,
+    /// The proxy variables that are set, credentials redacted, for `check-config`.
+    pub proxy: Vec<String>,
     pub log_format: LogFormat,
     /// Warnings to log once logging is up (e.g. a key file readable by others).
     pub warnings: Vec<String>,

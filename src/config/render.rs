@@ -24,6 +24,22 @@ pub(super) fn render(s: &Settings) -> String {
         let key = "api_key_file";
         setting_line(&mut out, key, &path_value(path), s.source_of(key));
     }
+    if let Some(path) = &s.trust.ca_file {
+        setting_line(
+            &mut out,
+            "ca_file",
+            &path_value(path),
+            s.source_of("ca_file"),
+        );
+    }
+    line_comment(&mut out, &format!("trust: {}", s.trust.describe()));
+    match s.proxy.is_empty() {
+        true => line_comment(
+            &mut out,
+            "proxy: none (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY unset)",
+        ),
+        false => line_comment(&mut out, &format!("proxy: {}", s.proxy.join(" "))),
+    }
     match &s.api_key {
         Some((key, source)) => line_comment(
             &mut out,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::bounds::{self, Bound};
 use super::file::{self, FileConfig};
 use super::key::{self, KeyCandidates};
+use super::network::{self, Trust};
 use super::ConfigArgs;
 use super::{base_url, ConfigError, CronSchedule, LogFormat, Settings, Source};
 
@@ -40,6 +41,8 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
     let (schedule, full_sync_schedule) = l.schedules()?;
     let log_format = l.log_format()?;
     let (api_key, key_searched) = l.api_key(&mut warnings)?;
+    let trust = l.trust()?;
+    warnings.extend(network::proxy_warnings(env));
     Ok(Settings {
         database,
         base_url,
@@ -80,6 +83,8 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
         delete_guard_fraction: l.fraction()?,
         history: l.plain("history", l.file.history, true),
         allow_insecure_http,
+        trust,
+        proxy: network::proxy_variables(env),
         log_format,
         warnings,
         config_file: l.config_file,
@@ -256,6 +261,15 @@ impl Layers<'_> {
         }
         let full = CronSchedule::parse(&raw).map_err(|message| self.error(key, message))?;
         Ok((schedule, Some(full)))
+    }
+
+    /// `ca_file`: read and parsed now, so a bad file stops the start (exit 2), not a run.
+    fn trust(&mut self) -> Result<Trust, ConfigError> {
+        let Some((path, source)) = self.in_file(self.file.ca_file.clone()) else {
+            return Ok(Trust::default());
+        };
+        self.sources.push(("ca_file", source));
+        Trust::from_ca_file(&path).map_err(|message| self.error("ca_file", message))
     }
 
     fn log_format(&mut self) -> Result<LogFormat, ConfigError> {

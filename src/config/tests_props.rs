@@ -38,6 +38,7 @@ const FILE_KEYS: &[&str] = &[
     "delete_guard_fraction",
     "history",
     "allow_insecure_http",
+    "ca_file",
     "log_format",
 ];
 
@@ -185,6 +186,7 @@ fn plausible(key: &str) -> &'static str {
         "schedule" | "full_sync_schedule" => "*/5 * * * *",
         "log_format" => "json",
         "api_key_file" => "/nonexistent/key",
+        "ca_file" => "/nonexistent/ca.pem",
         _ => "xtrakit.db",
     }
 }

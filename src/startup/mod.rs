@@ -56,6 +56,7 @@ pub fn client_settings(settings: &Settings, key: &ApiKey, max_retries: u32) -> C
         max_retries,
         max_response_bytes: settings.max_response_bytes,
         retry_base_delay: settings.retry_base_delay,
+        extra_roots: settings.trust.ca_certs.clone(),
     }
 }
 

@@ -36,4 +36,5 @@ mod run_bookkeeping;
 mod scopes;
 mod secrecy;
 mod sync_basics;
+mod trust;
 mod upstream_quirks;
