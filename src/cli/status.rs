@@ -116,6 +116,10 @@ pub(super) async fn open_existing(settings: &Settings, write: bool) -> Result<St
 
 /// Says once what is wrong with the database; returns the exit code.
 pub(super) fn database_error(settings: &Settings, e: &StoreError, write: bool) -> Exit {
+    if let StoreError::TooNew { .. } = e {
+        eprintln!("xtrakit-sync: {e}");
+        return Exit::DatabaseTooNew;
+    }
     let text = crate::startup::database::explain(&settings.database, e, write);
     eprintln!("xtrakit-sync: {text}");
     Exit::Database

@@ -13,6 +13,7 @@ mod indexes;
 mod runs;
 mod sql;
 mod status;
+mod version;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -43,6 +44,20 @@ pub enum StoreError {
     Migrate {
         path: PathBuf,
         source: sqlx::migrate::MigrateError,
+    },
+    /// An applied migration this binary does not know: a newer version migrated the file.
+    #[error(
+        "database {} was created by a newer xtrakit-sync (its schema has migration {version} \
+         \"{}\", unknown to xtrakit-sync {}); install that version or a later one, or \
+         restore a backup made before the upgrade",
+        path.display(),
+        crate::config::escape_controls(description),
+        env!("CARGO_PKG_VERSION")
+    )]
+    TooNew {
+        path: PathBuf,
+        version: i64,
+        description: String,
     },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
@@ -219,11 +234,17 @@ async fn open_once(path: &Path) -> Result<Pools, StoreError> {
         })?;
     let migrated = sqlx::migrate!().run(&writer).await;
     if let Err(source) = migrated {
+        let error = match source {
+            sqlx::migrate::MigrateError::VersionMissing(version) => {
+                version::too_new(&writer, path, version).await
+            }
+            source => StoreError::Migrate {
+                path: path.to_owned(),
+                source,
+            },
+        };
         writer.close().await;
-        return Err(StoreError::Migrate {
-            path: path.to_owned(),
-            source,
-        });
+        return Err(error);
     }
     if let Err(e) = restore_indexes(&writer).await {
         writer.close().await;

@@ -20,6 +20,7 @@ mod daemon_due;
 mod daemon_resilience;
 mod deletion_proof;
 mod deletions;
+mod downgrade;
 mod envelopes;
 mod failures;
 mod fake_api_selftest;
