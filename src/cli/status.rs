@@ -1,6 +1,7 @@
 //! `status`: per scope the watermark, last success and last run; the recent runs; row counts;
 //! and the health verdict (`--check` turns it into the exit code).
 
+use super::output::{out, outln};
 use std::fmt::Write as _;
 
 use std::time::Duration;
@@ -56,17 +57,17 @@ pub(super) async fn show(settings: &Settings, ask: Ask) -> Exit {
             health: &health,
         };
         match serde_json::to_string_pretty(&json) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(e) => {
                 eprintln!("xtrakit-sync: cannot encode the status: {e}");
                 return Exit::Database;
             }
         }
     } else if ask.check {
-        println!("{}", health.summary);
+        outln!("{}", health.summary);
     } else {
-        print!("{}", render(&report));
-        println!("\nhealth: {}", health.summary);
+        out!("{}", render(&report));
+        outln!("\nhealth: {}", health.summary);
     }
     verdict
 }
