@@ -186,6 +186,10 @@ pub struct Settings {
     pub lock_wait: Duration,
     pub delete_guard_fraction: f64,
     pub history: bool,
+    /// Days `sync_log` and `sync_runs` rows are kept.
+    pub retention_days: u32,
+    /// Days history rows are kept; `None` keeps them.
+    pub history_retention_days: Option<u32>,
     pub allow_insecure_http: bool,
     /// The system trust store plus the CAs of `ca_file`.
     pub trust: Trust,

@@ -24,6 +24,18 @@ pub(super) fn render(s: &Settings) -> String {
         let key = "api_key_file";
         setting_line(&mut out, key, &path_value(path), s.source_of(key));
     }
+    match s.history_retention_days {
+        Some(days) => {
+            let key = "history_retention_days";
+            setting_line(
+                &mut out,
+                key,
+                &Value::Integer(days.into()),
+                s.source_of(key),
+            );
+        }
+        None => line_comment(&mut out, "history_retention_days: not set, history is kept"),
+    }
     if let Some(path) = &s.trust.ca_file {
         setting_line(
             &mut out,
@@ -91,6 +103,7 @@ fn values(s: &Settings) -> Vec<(&'static str, Value)> {
             Value::Float(s.delete_guard_fraction),
         ),
         ("history", Value::Boolean(s.history)),
+        ("retention_days", int(s.retention_days.into())),
         ("allow_insecure_http", Value::Boolean(s.allow_insecure_http)),
         (
             "log_format",

@@ -82,6 +82,11 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
         )?),
         delete_guard_fraction: l.fraction()?,
         history: l.plain("history", l.file.history, true),
+        retention_days: l.bounded(bounds::RETENTION_DAYS, l.file.retention_days, 180)?,
+        history_retention_days: l.optional(
+            bounds::HISTORY_RETENTION_DAYS,
+            l.file.history_retention_days,
+        )?,
         allow_insecure_http,
         trust,
         proxy: network::proxy_variables(env),
@@ -175,6 +180,18 @@ impl<'a> Layers<'a> {
             return Err(self.error(bound.key, message));
         }
         T::try_from(value).map_err(|_| self.error(bound.key, format!("{value} is too large")))
+    }
+
+    /// A file-only integer within `bound` that has no default: unset stays `None`.
+    fn optional(
+        &mut self,
+        bound: Bound,
+        file_value: Option<i64>,
+    ) -> Result<Option<u32>, ConfigError> {
+        match file_value {
+            Some(value) => self.bounded(bound, Some(value), value).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn fraction(&mut self) -> Result<f64, ConfigError> {

@@ -37,6 +37,8 @@ const FILE_KEYS: &[&str] = &[
     "lock_wait_secs",
     "delete_guard_fraction",
     "history",
+    "retention_days",
+    "history_retention_days",
     "allow_insecure_http",
     "ca_file",
     "log_format",

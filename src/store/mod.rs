@@ -10,6 +10,7 @@ mod deletions;
 mod groups;
 mod identity;
 mod indexes;
+mod retention;
 mod runs;
 mod sql;
 mod status;
@@ -30,6 +31,7 @@ use connect::FileId;
 pub use admin::Change;
 pub use groups::{PageCounts, PageWrite};
 pub use indexes::{SecondaryIndex, LOAD_INDEXES};
+pub use retention::{PruneBefore, Pruned, PRUNE_BATCH};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
 

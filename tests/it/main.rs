@@ -33,6 +33,7 @@ mod pagination;
 mod records;
 mod repeats;
 mod replaced_database;
+mod retention;
 mod run_bookkeeping;
 mod scopes;
 mod secrecy;
