@@ -28,6 +28,7 @@ mod fetch_ahead;
 mod first_load;
 mod full_disk;
 mod locking;
+mod log_volume;
 mod model;
 mod pagination;
 mod records;
