@@ -18,6 +18,9 @@ pub enum Exit {
     SyncFailed,
     Auth,
     Database,
+    /// The database was migrated by a newer xtrakit-sync: only that version (or a backup)
+    /// can help, so systemd must not restart this one in a loop.
+    DatabaseTooNew,
     Config,
     Interrupted,
 }
@@ -31,6 +34,7 @@ impl Exit {
             Exit::Config => 2,
             Exit::Auth => 3,
             Exit::Database => 4,
+            Exit::DatabaseTooNew => 5,
             Exit::Interrupted => 130,
         }
     }
@@ -59,6 +63,7 @@ impl TryFrom<u8> for Exit {
             Exit::Config,
             Exit::Auth,
             Exit::Database,
+            Exit::DatabaseTooNew,
             Exit::Interrupted,
         ]
         .into_iter()
@@ -91,12 +96,14 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// A setting the user can fix exits 2; a database that cannot be opened exits 4.
+    /// A setting the user can fix exits 2; a database that cannot be opened exits 4; one
+    /// that a newer version migrated exits 5.
     pub fn exit(&self) -> Exit {
         match self {
             AppError::Config(_) | AppError::Startup(StartupError::Config(_)) => Exit::Config,
             AppError::Startup(StartupError::Client(_)) => Exit::Config,
             AppError::Startup(StartupError::Database(_)) => Exit::Database,
+            AppError::Startup(StartupError::DatabaseTooNew(_)) => Exit::DatabaseTooNew,
         }
     }
 }
@@ -180,9 +187,9 @@ mod tests {
 
     #[test]
     fn every_exit_round_trips_through_its_code() {
-        for code in [0, 1, 2, 3, 4, 130] {
+        for code in [0, 1, 2, 3, 4, 5, 130] {
             assert_eq!(Exit::try_from(code).map(Exit::code), Ok(code));
         }
-        assert_eq!(Exit::try_from(5), Err(5));
+        assert_eq!(Exit::try_from(6), Err(6));
     }
 }

@@ -32,6 +32,8 @@ pub struct ClientSettings {
     pub max_response_bytes: u64,
     /// The first backoff step; it doubles with each retry.
     pub retry_base_delay: Duration,
+    /// Trusted on top of the system trust store (`ca_file`).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 /// A failed attempt that will be tried again; the sync logs each as a `retry` event.
@@ -91,7 +93,11 @@ impl ApiClient {
         headers.insert(AUTHORIZATION, auth);
         let agent = concat!("xtrakit-sync/", env!("CARGO_PKG_VERSION"));
         headers.insert(USER_AGENT, HeaderValue::from_static(agent));
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        for root in &settings.extra_roots {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        let http = builder
             .default_headers(headers)
             .redirect(policy)
             .timeout(settings.request_timeout)
@@ -315,6 +321,9 @@ fn request_error(e: reqwest::Error) -> ApiError {
             return ApiError::CrossOrigin {
                 url: redirect.0.clone(),
             };
+        }
+        if let Some(refused) = super::tls::permanent(err) {
+            return refused;
         }
         source = err.source();
     }

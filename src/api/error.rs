@@ -35,6 +35,20 @@ pub enum ApiError {
     /// Pagination that loops or never ends.
     #[error("pagination stopped: {0}")]
     Pagination(String),
+    /// The server's certificate is not trusted or not valid for its name: asking again
+    /// gets the same certificate, so it is never retried.
+    #[error(
+        "TLS certificate not accepted: {0}; if a company CA signs the API's (or the \
+         proxy's) certificate, set ca_file to that CA's PEM file or add it to the system \
+         trust store"
+    )]
+    Certificate(String),
+    /// The proxy answered 407: it wants credentials this process does not send.
+    #[error(
+        "the proxy answered 407 Proxy Authentication Required; give its user and password \
+         in HTTPS_PROXY (http://user:password@host:port)"
+    )]
+    ProxyAuth,
 }
 
 impl ApiError {
@@ -46,7 +60,9 @@ impl ApiError {
             ApiError::Auth { .. }
             | ApiError::TooLarge { .. }
             | ApiError::CrossOrigin { .. }
-            | ApiError::Pagination(_) => false,
+            | ApiError::Pagination(_)
+            | ApiError::Certificate(_)
+            | ApiError::ProxyAuth => false,
         }
     }
 
@@ -54,6 +70,7 @@ impl ApiError {
     pub fn http_status(&self) -> Option<u16> {
         match self {
             ApiError::Auth { status, .. } | ApiError::Http { status, .. } => Some(*status),
+            ApiError::ProxyAuth => Some(407),
             _ => None,
         }
     }
@@ -81,7 +98,8 @@ impl ApiError {
             ApiError::BadResponse(text) => ApiError::BadResponse(clean(text)),
             ApiError::Pagination(text) => ApiError::Pagination(clean(text)),
             ApiError::CrossOrigin { url } => ApiError::CrossOrigin { url: clean(url) },
-            e @ ApiError::TooLarge { .. } => e,
+            ApiError::Certificate(text) => ApiError::Certificate(clean(text)),
+            e @ (ApiError::TooLarge { .. } | ApiError::ProxyAuth) => e,
         }
     }
 
@@ -90,7 +108,9 @@ impl ApiError {
         match self {
             ApiError::Auth { .. } => "auth_failure",
             ApiError::Http { .. } => "http_error",
-            ApiError::Network(_) => "network_error",
+            ApiError::Network(_) | ApiError::Certificate(_) | ApiError::ProxyAuth => {
+                "network_error"
+            }
             ApiError::BadResponse(_)
             | ApiError::TooLarge { .. }
             | ApiError::CrossOrigin { .. }
@@ -150,6 +170,13 @@ mod tests {
     }
 
     #[test]
+    fn certificate_and_proxy_authentication_failures_are_not_retried() {
+        assert!(!ApiError::Certificate("UnknownIssuer".into()).is_retryable());
+        assert!(!ApiError::ProxyAuth.is_retryable());
+        assert_eq!(ApiError::ProxyAuth.http_status(), Some(407));
+    }
+
+    #[test]
     fn every_5xx_but_501_and_505_is_retried() {
         for status in [500, 502, 503, 504, 507, 520, 521, 522, 523, 524, 599] {
             assert!(http(status).is_retryable(), "{status}");
@@ -164,7 +191,7 @@ mod tests {
         for status in [408, 425, 429] {
             assert!(http(status).is_retryable(), "{status}");
         }
-        for status in [400, 404, 405, 409, 410, 422] {
+        for status in [400, 404, 405, 407, 409, 410, 422] {
             assert!(!http(status).is_retryable(), "{status}");
         }
     }

@@ -9,6 +9,7 @@ pub mod record;
 mod redact;
 mod response;
 pub mod timestamp;
+mod tls;
 
 pub use client::{ApiClient, ClientSettings, RetryNotice};
 pub use envelope::{parse_body, Content, Groups, NextLink, ParsedBody};

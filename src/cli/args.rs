@@ -23,7 +23,8 @@ Environment (a flag wins over its variable, a variable over the config file):
   CREDENTIALS_DIRECTORY  systemd LoadCredential=; the key is read from xtrakit-api-key
 
 Exit codes: 0 success, 1 sync failed, 2 usage or configuration error, 3 authentication
-rejected, 4 database unusable or locked, 130 --once interrupted";
+rejected, 4 database unusable or locked, 5 database migrated by a newer version, 130 --once
+interrupted";
 
 #[derive(Debug, Parser)]
 #[command(

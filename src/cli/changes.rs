@@ -1,6 +1,7 @@
 //! `changes --run N`: what one run did to the groups, from `customer_group_history`:
 //! each inserted, updated, deleted and restored group, as a table or JSON.
 
+use super::output::{out, outln};
 use serde::Serialize;
 
 use super::status::{database_error, open_existing};
@@ -42,7 +43,7 @@ pub(super) async fn show(settings: &Settings, run_id: i64, json: bool) -> Exit {
             changes: &changes,
         }) {
             Ok(text) => {
-                println!("{text}");
+                outln!("{text}");
                 Exit::Ok
             }
             Err(e) => {
@@ -51,7 +52,7 @@ pub(super) async fn show(settings: &Settings, run_id: i64, json: bool) -> Exit {
             }
         };
     }
-    print!("{}", render(&run, &changes));
+    out!("{}", render(&run, &changes));
     Exit::Ok
 }
 

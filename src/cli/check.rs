@@ -4,6 +4,7 @@
 //! Warnings go into the report as comments rather than onto stderr, so a failing check
 //! still prints exactly one line there: the problem.
 
+use super::output::{out, outln};
 use crate::api::ApiClient;
 use crate::config::{escape_controls, Settings};
 use crate::domain::Scope;
@@ -15,13 +16,13 @@ use super::probe;
 /// Prints the report; exits 2 when no key can be found (a sync would fail the same way),
 /// else 0, or with `--probe` the verdict of the probe.
 pub(super) async fn run(settings: &Settings, probe: bool) -> Result<Exit, StartupError> {
-    print!("{}", settings.render());
+    out!("{}", settings.render());
     for warning in &settings.warnings {
-        println!("# warning: {}", escape_controls(warning));
+        outln!("# warning: {}", escape_controls(warning));
     }
     let key = settings.require_key()?;
     let client = ApiClient::new(client_settings(settings, key, 0))?;
-    println!("# requests go to {}", client.endpoint());
+    outln!("# requests go to {}", client.endpoint());
     if !probe {
         return Ok(Exit::Ok);
     }

@@ -6,10 +6,12 @@ mod changes;
 mod check;
 mod flags;
 pub(crate) mod health;
+mod output;
 mod probe;
 mod state;
 mod status;
 
+use self::output::outln;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -73,7 +75,7 @@ async fn migrate(settings: &Settings) -> Result<Exit, StartupError> {
     let existed = settings.database.exists();
     let store = open_store(&settings.database).await?;
     let done = if existed { "is up to date" } else { "created" };
-    println!("database {} {done}", settings.database.display());
+    outln!("database {} {done}", settings.database.display());
     store.close().await;
     Ok(Exit::Ok)
 }

@@ -3,6 +3,7 @@
 //! Nothing is written anywhere; the report lines are TOML comments, so the whole output of
 //! `check-config` stays a valid configuration file.
 
+use super::output::outln;
 use std::time::Instant;
 
 use reqwest::Url;
@@ -15,7 +16,7 @@ use crate::outcome::Exit;
 /// findings; exits 0 when a sync would start fine, 3 when the key is rejected, else 1.
 pub(super) async fn run(client: &ApiClient, scope: &Scope) -> Exit {
     let url = client.first_page(scope, None);
-    println!("# probe: GET {url}");
+    outln!("# probe: GET {url}");
     let started = Instant::now();
     let result = client
         .fetch_page(&url, Reached::First, &mut Vec::new())
@@ -28,7 +29,7 @@ pub(super) async fn run(client: &ApiClient, scope: &Scope) -> Exit {
 }
 
 fn line(label: &str, text: &str) {
-    println!("# {label:<11} {text}");
+    outln!("# {label:<11} {text}");
 }
 
 fn tls_line(url: &Url) {

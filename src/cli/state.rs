@@ -4,6 +4,7 @@
 //! (less `lookback_days`). Both are refused while a sync holds `<db>.lock`, and both are
 //! logged in `sync_log` (`state_reset`, `watermark_set`) with the watermark they replaced.
 
+use super::output::outln;
 use chrono::{NaiveDate, NaiveDateTime};
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -132,7 +133,7 @@ async fn show(settings: &Settings, json: bool) -> Exit {
         return print_json(&views);
     }
     if views.is_empty() {
-        println!("no scope has state yet (no sync has run)");
+        outln!("no scope has state yet (no sync has run)");
     }
     for view in &views {
         print_scope(view);
@@ -143,7 +144,7 @@ async fn show(settings: &Settings, json: bool) -> Exit {
 fn print_json<T: Serialize>(value: &T) -> Exit {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
-            println!("{text}");
+            outln!("{text}");
             Exit::Ok
         }
         Err(e) => {
@@ -160,15 +161,15 @@ fn print_scope(view: &ScopeView<'_>) {
         .watermark
         .clone()
         .unwrap_or_else(|| "none (next run is full)".into());
-    println!("scope {}", s.scope);
-    println!("  watermark:      {watermark}");
-    println!("  last success:   {}", never(&s.last_success_at));
-    println!("  last full sync: {}", never(&s.last_full_sync_at));
+    outln!("scope {}", s.scope);
+    outln!("  watermark:      {watermark}");
+    outln!("  last success:   {}", never(&s.last_success_at));
+    outln!("  last full sync: {}", never(&s.last_full_sync_at));
     if !view.runs.is_empty() {
-        println!("  last runs (newest first):");
+        outln!("  last runs (newest first):");
     }
     for run in &view.runs {
-        println!("    {}", one_line(run));
+        outln!("    {}", one_line(run));
     }
 }
 
@@ -203,9 +204,9 @@ async fn change_watermark(settings: &Settings, scope: Scope, to: Option<NaiveDat
             let was = before.unwrap_or_else(|| "none".to_owned());
             match &new {
                 None => {
-                    println!("scope {scope}: watermark cleared (was {was}); its next run is full")
+                    outln!("scope {scope}: watermark cleared (was {was}); its next run is full")
                 }
-                Some(at) => println!("scope {scope}: watermark set to {at} (was {was})"),
+                Some(at) => outln!("scope {scope}: watermark set to {at} (was {was})"),
             }
             Exit::Ok
         }

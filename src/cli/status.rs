@@ -1,6 +1,7 @@
 //! `status`: per scope the watermark, last success and last run; the recent runs; row counts;
 //! and the health verdict (`--check` turns it into the exit code).
 
+use super::output::{out, outln};
 use std::fmt::Write as _;
 
 use std::time::Duration;
@@ -56,17 +57,17 @@ pub(super) async fn show(settings: &Settings, ask: Ask) -> Exit {
             health: &health,
         };
         match serde_json::to_string_pretty(&json) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(e) => {
                 eprintln!("xtrakit-sync: cannot encode the status: {e}");
                 return Exit::Database;
             }
         }
     } else if ask.check {
-        println!("{}", health.summary);
+        outln!("{}", health.summary);
     } else {
-        print!("{}", render(&report));
-        println!("\nhealth: {}", health.summary);
+        out!("{}", render(&report));
+        outln!("\nhealth: {}", health.summary);
     }
     verdict
 }
@@ -116,6 +117,10 @@ pub(super) async fn open_existing(settings: &Settings, write: bool) -> Result<St
 
 /// Says once what is wrong with the database; returns the exit code.
 pub(super) fn database_error(settings: &Settings, e: &StoreError, write: bool) -> Exit {
+    if let StoreError::TooNew { .. } = e {
+        eprintln!("xtrakit-sync: {e}");
+        return Exit::DatabaseTooNew;
+    }
     let text = crate::startup::database::explain(&settings.database, e, write);
     eprintln!("xtrakit-sync: {text}");
     Exit::Database

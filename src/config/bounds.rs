@@ -50,6 +50,12 @@ pub const MAX_RESPONSE_BYTES: Bound = bound("max_response_bytes", 1024, 1 << 30)
 /// SPEC: 0 (do not wait) to a day.
 pub const LOCK_WAIT_SECS: Bound = bound("lock_wait_secs", 0, 86_400);
 
+/// Days that `sync_log` events and `sync_runs` rows are kept: a day to a hundred years.
+pub const RETENTION_DAYS: Bound = bound("retention_days", 1, 36_500);
+
+/// Days that history rows are kept, when set at all (unset: kept for ever).
+pub const HISTORY_RETENTION_DAYS: Bound = bound("history_retention_days", 1, 36_500);
+
 /// Each business code: an identifier, so never negative, and the API's filter is an `int`,
 /// so a code past the largest 32-bit integer could never match anything.
 pub const BUSINESS_CODE: Bound = bound("business_codes", 0, i32::MAX as i64);
@@ -59,7 +65,7 @@ pub const BUSINESS_CODE: Bound = bound("business_codes", 0, i32::MAX as i64);
 pub const HEALTH_MAX_AGE_SECS: Bound = bound("health_max_age_secs", 60, 366 * 86_400);
 
 /// Every integer bound, in the order of the README's table.
-pub const ALL: [Bound; 10] = [
+pub const ALL: [Bound; 12] = [
     LOOKBACK_DAYS,
     REQUEST_TIMEOUT_SECS,
     MAX_RETRIES,
@@ -68,6 +74,8 @@ pub const ALL: [Bound; 10] = [
     MAX_CONCURRENT_REQUESTS,
     MAX_RESPONSE_BYTES,
     LOCK_WAIT_SECS,
+    RETENTION_DAYS,
+    HISTORY_RETENTION_DAYS,
     BUSINESS_CODE,
     HEALTH_MAX_AGE_SECS,
 ];

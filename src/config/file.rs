@@ -30,7 +30,10 @@ pub(super) struct FileConfig {
     pub lock_wait_secs: Option<i64>,
     pub delete_guard_fraction: Option<f64>,
     pub history: Option<bool>,
+    pub retention_days: Option<i64>,
+    pub history_retention_days: Option<i64>,
     pub allow_insecure_http: Option<bool>,
+    pub ca_file: Option<PathBuf>,
     pub log_format: Option<String>,
     pub metrics_listen: Option<String>,
     pub health_max_age_secs: Option<i64>,
@@ -162,7 +165,10 @@ mod tests {
             lock_wait_secs = 10
             delete_guard_fraction = 1
             history = false
+            retention_days = 90
+            history_retention_days = 365
             allow_insecure_http = false
+            ca_file = "/etc/xtrakit-sync/company-ca.pem"
             log_format = "json"
         "#;
         let file = parse(text, path()).unwrap();

@@ -10,6 +10,7 @@ mod base_url;
 pub mod bounds;
 mod file;
 mod key;
+mod network;
 mod render;
 mod resolve;
 mod schedule;
@@ -28,6 +29,7 @@ use reqwest::Url;
 use crate::domain::ApiKey;
 
 pub use args::ConfigArgs;
+pub use network::Trust;
 pub use schedule::CronSchedule;
 
 /// The credential name the systemd units give the key (`LoadCredential=xtrakit-api-key:…`).
@@ -185,7 +187,15 @@ pub struct Settings {
     pub lock_wait: Duration,
     pub delete_guard_fraction: f64,
     pub history: bool,
+    /// Days `sync_log` and `sync_runs` rows are kept.
+    pub retention_days: u32,
+    /// Days history rows are kept; `None` keeps them.
+    pub history_retention_days: Option<u32>,
     pub allow_insecure_http: bool,
+    /// The system trust store plus the CAs of `ca_file`.
+    pub trust: Trust,
+    /// The proxy variables that are set, credentials redacted, for `check-config`.
+    pub proxy: Vec<String>,
     pub log_format: LogFormat,
     /// Where the daemon serves `/metrics` and `/healthz`; `None` (the default): nowhere.
     pub metrics_listen: Option<SocketAddr>,

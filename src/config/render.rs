@@ -24,6 +24,34 @@ pub(super) fn render(s: &Settings) -> String {
         let key = "api_key_file";
         setting_line(&mut out, key, &path_value(path), s.source_of(key));
     }
+    match s.history_retention_days {
+        Some(days) => {
+            let key = "history_retention_days";
+            setting_line(
+                &mut out,
+                key,
+                &Value::Integer(days.into()),
+                s.source_of(key),
+            );
+        }
+        None => line_comment(&mut out, "history_retention_days: not set, history is kept"),
+    }
+    if let Some(path) = &s.trust.ca_file {
+        setting_line(
+            &mut out,
+            "ca_file",
+            &path_value(path),
+            s.source_of("ca_file"),
+        );
+    }
+    line_comment(&mut out, &format!("trust: {}", s.trust.describe()));
+    match s.proxy.is_empty() {
+        true => line_comment(
+            &mut out,
+            "proxy: none (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY unset)",
+        ),
+        false => line_comment(&mut out, &format!("proxy: {}", s.proxy.join(" "))),
+    }
     match &s.api_key {
         Some((key, source)) => line_comment(
             &mut out,
@@ -75,6 +103,7 @@ fn values(s: &Settings) -> Vec<(&'static str, Value)> {
             Value::Float(s.delete_guard_fraction),
         ),
         ("history", Value::Boolean(s.history)),
+        ("retention_days", int(s.retention_days.into())),
         ("allow_insecure_http", Value::Boolean(s.allow_insecure_http)),
         (
             "log_format",

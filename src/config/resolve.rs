@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::bounds::{self, Bound};
 use super::file::{self, FileConfig};
 use super::key::{self, KeyCandidates};
+use super::network::{self, Trust};
 use super::ConfigArgs;
 use super::{base_url, ConfigError, CronSchedule, LogFormat, Settings, Source};
 
@@ -41,6 +42,8 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
     let (schedule, full_sync_schedule) = l.schedules()?;
     let log_format = l.log_format()?;
     let (api_key, key_searched) = l.api_key(&mut warnings)?;
+    let trust = l.trust()?;
+    warnings.extend(network::proxy_warnings(env));
     Ok(Settings {
         database,
         base_url,
@@ -80,7 +83,14 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
         )?),
         delete_guard_fraction: l.fraction()?,
         history: l.plain("history", l.file.history, true),
+        retention_days: l.bounded(bounds::RETENTION_DAYS, l.file.retention_days, 180)?,
+        history_retention_days: l.optional(
+            bounds::HISTORY_RETENTION_DAYS,
+            l.file.history_retention_days,
+        )?,
         allow_insecure_http,
+        trust,
+        proxy: network::proxy_variables(env),
         log_format,
         metrics_listen: l.metrics_listen()?,
         health_max_age: Duration::from_secs(l.bounded(
@@ -179,6 +189,18 @@ impl<'a> Layers<'a> {
         T::try_from(value).map_err(|_| self.error(bound.key, format!("{value} is too large")))
     }
 
+    /// A file-only integer within `bound` that has no default: unset stays `None`.
+    fn optional(
+        &mut self,
+        bound: Bound,
+        file_value: Option<i64>,
+    ) -> Result<Option<u32>, ConfigError> {
+        match file_value {
+            Some(value) => self.bounded(bound, Some(value), value).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn fraction(&mut self) -> Result<f64, ConfigError> {
         let key = "delete_guard_fraction";
         let value = self.plain(key, self.file.delete_guard_fraction, 0.5);
@@ -263,6 +285,15 @@ impl Layers<'_> {
         }
         let full = CronSchedule::parse(&raw).map_err(|message| self.error(key, message))?;
         Ok((schedule, Some(full)))
+    }
+
+    /// `ca_file`: read and parsed now, so a bad file stops the start (exit 2), not a run.
+    fn trust(&mut self) -> Result<Trust, ConfigError> {
+        let Some((path, source)) = self.in_file(self.file.ca_file.clone()) else {
+            return Ok(Trust::default());
+        };
+        self.sources.push(("ca_file", source));
+        Trust::from_ca_file(&path).map_err(|message| self.error("ca_file", message))
     }
 
     fn log_format(&mut self) -> Result<LogFormat, ConfigError> {

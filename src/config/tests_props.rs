@@ -37,7 +37,10 @@ const FILE_KEYS: &[&str] = &[
     "lock_wait_secs",
     "delete_guard_fraction",
     "history",
+    "retention_days",
+    "history_retention_days",
     "allow_insecure_http",
+    "ca_file",
     "log_format",
     "metrics_listen",
     "health_max_age_secs",
@@ -188,6 +191,7 @@ fn plausible(key: &str) -> &'static str {
         "log_format" => "json",
         "metrics_listen" => "127.0.0.1:0",
         "api_key_file" => "/nonexistent/key",
+        "ca_file" => "/nonexistent/ca.pem",
         _ => "xtrakit.db",
     }
 }

@@ -3,6 +3,7 @@
 //! schedule goes on: nothing a run does can stop the daemon.
 
 mod notify;
+mod prune;
 mod signals;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -49,6 +50,8 @@ struct Daemon {
     /// When a full sync is due is derived from the run log and this schedule, never kept
     /// in memory: a restart, a skipped or a failed full tick leaves it due.
     full_schedule: Option<CronSchedule>,
+    /// Old rows of the run log, pruned after a tick.
+    retention: prune::Retention,
     cancel: CancellationToken,
 }
 
@@ -60,6 +63,7 @@ pub async fn run(settings: &Settings, syncer: Syncer) -> Exit {
         busy: Mutex::new(()),
         busy_since: AtomicI64::new(IDLE),
         full_schedule: settings.full_sync_schedule.clone(),
+        retention: prune::Retention::new(settings),
         cancel: cancel_on_signal(),
     });
     daemon.syncer.store.stop_on(&daemon.cancel);
@@ -176,7 +180,9 @@ async fn tick(daemon: Arc<Daemon>, trigger: Trigger) {
         Ok(crate::sync::SyncAllOutcome::Skipped) => {
             skipped(&daemon, "another process is syncing this database").await;
         }
-        Ok(crate::sync::SyncAllOutcome::Ran(_)) => {}
+        Ok(crate::sync::SyncAllOutcome::Ran(_)) => {
+            daemon.retention.after_tick(&syncer.store).await;
+        }
         Err(e) => error!("sync could not run: {e}"),
     }
 }

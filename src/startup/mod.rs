@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::api::{ApiClient, ApiError, ClientSettings};
 use crate::config::{ConfigError, Settings};
 use crate::domain::ApiKey;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::sync::{SyncOptions, Syncer};
 
 /// Why the sync could not be set up. Each displays as one line in the user's words.
@@ -25,6 +25,9 @@ pub enum StartupError {
     /// The database cannot be opened or created; the text already explains why (exit 4).
     #[error("{0}")]
     Database(String),
+    /// A newer xtrakit-sync migrated the database; the text says what to do (exit 5).
+    #[error("{0}")]
+    DatabaseTooNew(String),
 }
 
 /// The store and the client a sync needs.
@@ -56,6 +59,7 @@ pub fn client_settings(settings: &Settings, key: &ApiKey, max_retries: u32) -> C
         max_retries,
         max_response_bytes: settings.max_response_bytes,
         retry_base_delay: settings.retry_base_delay,
+        extra_roots: settings.trust.ca_certs.clone(),
     }
 }
 
@@ -65,7 +69,8 @@ pub async fn open_store(path: &Path) -> Result<Store, StartupError> {
     if let Some(problem) = database::diagnose(path, true) {
         return Err(StartupError::Database(problem));
     }
-    Store::open(path)
-        .await
-        .map_err(|e| StartupError::Database(database::explain(path, &e, true)))
+    Store::open(path).await.map_err(|e| match e {
+        StoreError::TooNew { .. } => StartupError::DatabaseTooNew(e.to_string()),
+        e => StartupError::Database(database::explain(path, &e, true)),
+    })
 }

@@ -26,7 +26,7 @@ pub struct SecondaryIndex {
 
 /// The indexes that page writes maintain row by row. The primary keys stay: the page writer
 /// looks records up by id.
-pub const LOAD_INDEXES: [SecondaryIndex; 3] = [
+pub const LOAD_INDEXES: [SecondaryIndex; 4] = [
     SecondaryIndex {
         name: "customer_groups_by_updated_at",
         create: "CREATE INDEX customer_groups_by_updated_at ON customer_groups (updated_at)",
@@ -40,6 +40,11 @@ pub const LOAD_INDEXES: [SecondaryIndex; 3] = [
         name: "customer_group_history_by_group",
         create: "CREATE INDEX customer_group_history_by_group \
                  ON customer_group_history (group_id, history_id)",
+    },
+    SecondaryIndex {
+        name: "customer_group_history_by_run",
+        create: "CREATE INDEX customer_group_history_by_run \
+                 ON customer_group_history (sync_run_id)",
     },
 ];
 

@@ -11,9 +11,11 @@ mod groups;
 mod identity;
 mod indexes;
 mod metrics;
+mod retention;
 mod runs;
 mod sql;
 mod status;
+mod version;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -31,6 +33,7 @@ pub use admin::Change;
 pub use groups::{PageCounts, PageWrite};
 pub use indexes::{SecondaryIndex, LOAD_INDEXES};
 pub use metrics::{MetricTotals, RowsByCode, RunsByStatus, ScopeTotals};
+pub use retention::{PruneBefore, Pruned, PRUNE_BATCH};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
 
@@ -45,6 +48,20 @@ pub enum StoreError {
     Migrate {
         path: PathBuf,
         source: sqlx::migrate::MigrateError,
+    },
+    /// An applied migration this binary does not know: a newer version migrated the file.
+    #[error(
+        "database {} was created by a newer xtrakit-sync (its schema has migration {version} \
+         \"{}\", unknown to xtrakit-sync {}); install that version or a later one, or \
+         restore a backup made before the upgrade",
+        path.display(),
+        crate::config::escape_controls(description),
+        env!("CARGO_PKG_VERSION")
+    )]
+    TooNew {
+        path: PathBuf,
+        version: i64,
+        description: String,
     },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
@@ -221,11 +238,17 @@ async fn open_once(path: &Path) -> Result<Pools, StoreError> {
         })?;
     let migrated = sqlx::migrate!().run(&writer).await;
     if let Err(source) = migrated {
+        let error = match source {
+            sqlx::migrate::MigrateError::VersionMissing(version) => {
+                version::too_new(&writer, path, version).await
+            }
+            source => StoreError::Migrate {
+                path: path.to_owned(),
+                source,
+            },
+        };
         writer.close().await;
-        return Err(StoreError::Migrate {
-            path: path.to_owned(),
-            source,
-        });
+        return Err(error);
     }
     if let Err(e) = restore_indexes(&writer).await {
         writer.close().await;

@@ -145,6 +145,12 @@ impl Run<'_> {
             .filter(|id| u64::try_from(*id).is_ok_and(|id| listing.seen.contains(id)))
             .collect();
         let (page_events, record_events) = page_events(groups, &repeats);
+        for event in page_events
+            .iter()
+            .chain(record_events.iter().map(|(_, e)| e))
+        {
+            self.record_warnings.note(event);
+        }
         let page_write = PageWrite {
             run_id: self.run_id,
             scope: self.scope,
@@ -210,9 +216,6 @@ fn page_events(groups: &Groups, repeats: &HashSet<i64>) -> (Events, Vec<(i64, Lo
     repeated.sort_unstable();
     repeated.dedup();
     page.extend(repeated.into_iter().map(events::duplicate_id));
-    for e in &page {
-        warn!(event = e.event, "{}", e.message);
-    }
     let per_record = groups
         .records
         .iter()

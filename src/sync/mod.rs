@@ -5,6 +5,7 @@ mod ahead;
 mod events;
 mod listing;
 mod progress;
+mod quiet;
 mod reconcile;
 mod run;
 

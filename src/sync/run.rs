@@ -71,6 +71,8 @@ pub(super) struct Run<'s> {
     /// The listing under way is the first of a scope that held no row (see `PageWrite`).
     pub(super) fresh: bool,
     verified_in_full: bool,
+    /// The journal's share of per-record warnings.
+    pub(super) record_warnings: super::quiet::RecordWarnings,
 }
 
 impl<'s> Run<'s> {
@@ -99,6 +101,7 @@ impl<'s> Run<'s> {
             width: syncer.options.max_concurrent_requests.max(1) as usize,
             fresh: false,
             verified_in_full: false,
+            record_warnings: Default::default(),
         }
     }
 
@@ -116,6 +119,7 @@ impl<'s> Run<'s> {
     /// Ends the run: logs retries not yet logged and hands back what happened.
     pub(super) async fn finish(mut self, result: Result<(), SyncError>) -> RunOutcome {
         self.flush_retries().await;
+        self.record_warnings.summarise();
         RunOutcome {
             result,
             tally: self.tally,

@@ -1,7 +1,9 @@
 //! `status` as a health check (`--check`, `--max-age`) and its JSON verdict, through the
 //! real binary over databases filled by real syncs.
 
-use crate::helpers::{assert_exit, server_error, spawn_app, stderr, stdout, write_config, TestApp};
+use crate::helpers::{
+    assert_exit, finish, server_error, spawn_app, stderr, stdout, write_config, TestApp,
+};
 
 /// A synced app whose scope last succeeded long ago.
 async fn synced_long_ago() -> TestApp {
@@ -140,4 +142,28 @@ async fn a_new_database_shows_no_empty_header_and_counts_in_good_grammar() {
     assert!(one.contains("(1 auth failure)"), "{one}");
     assert!(one.contains("recent runs (newest first):"), "{one}");
     assert!(one.contains(" ms"), "a fast run in milliseconds: {one}");
+}
+
+#[tokio::test]
+async fn a_reader_that_closes_the_pipe_early_ends_the_report_quietly() {
+    let app = spawn_app(3).await;
+    assert_exit(&app.run_binary(&["--once"], &[]).await, 0);
+
+    for command in [
+        ["status", "--json"],
+        ["state", "--json"],
+        ["status", "--check"],
+    ] {
+        let mut child = app.spawn_binary(&command, &[]);
+        // The reader is gone before the report is written, as `| head` is after its lines.
+        drop(child.stdout.take());
+        let out = finish(child).await;
+
+        assert_exit(&out, 0);
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{command:?}: {}",
+            stderr(&out)
+        );
+    }
 }

@@ -93,6 +93,7 @@ impl TestApp {
             max_retries: self.max_retries,
             max_response_bytes: self.max_response_bytes,
             retry_base_delay: Duration::from_millis(5),
+            extra_roots: Vec::new(),
         })
         .expect("client");
         Syncer {

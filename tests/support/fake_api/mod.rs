@@ -15,6 +15,7 @@ mod faults;
 mod render;
 mod server;
 mod timestamps;
+mod tls;
 mod wire;
 
 use std::collections::VecDeque;
@@ -24,6 +25,9 @@ use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use dataset::Dataset;
+// Only the integration tests serve HTTPS; the bench and the example include this file too.
+#[allow(unused_imports)]
+pub(crate) use tls::TestCa;
 pub(crate) use wire::WireBytes;
 
 /// The one path the fake serves as the API.
@@ -194,6 +198,8 @@ pub(crate) struct FakeOptions {
     pub(crate) message_count: MessageCount,
     /// Waited before answering each API request, as a network round trip.
     pub(crate) latency: Duration,
+    /// Serve HTTPS with this configuration (see [`TestCa`]) instead of plain HTTP.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for FakeOptions {
@@ -210,6 +216,7 @@ impl Default for FakeOptions {
             honour_updated_at_filter: true,
             message_count: MessageCount::Real,
             latency: Duration::ZERO,
+            tls: None,
         }
     }
 }
@@ -311,8 +318,9 @@ impl FakeApi {
             },
             message_count: opts.message_count,
         };
+        let scheme = if opts.tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared {
-            base_url: format!("http://{addr}"),
+            base_url: format!("{scheme}://{addr}"),
             state: Mutex::new(State {
                 cfg,
                 data,
@@ -325,7 +333,15 @@ impl FakeApi {
         });
         shared.wire.set_latency(opts.latency);
         let token = CancellationToken::new();
-        server::spawn(listener, shared.clone(), token.clone());
+        match opts.tls {
+            Some(config) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                let tcp = listener;
+                let tls = tls::TlsListener { tcp, acceptor };
+                server::spawn(tls, shared.clone(), token.clone());
+            }
+            None => server::spawn(listener, shared.clone(), token.clone()),
+        }
         let stop = StopOnDrop {
             token: token.clone(),
             _guard: token.drop_guard(),

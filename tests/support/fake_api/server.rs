@@ -23,11 +23,11 @@ use super::{
 /// a queued `Slow` fault must not keep a finished test waiting.
 const GRACE: Duration = Duration::from_millis(300);
 
-pub(super) fn spawn(
-    listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
-    stop: CancellationToken,
-) {
+pub(super) fn spawn<L>(listener: L, shared: Arc<Shared>, stop: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let app = Router::new()
         .route(API_PATH, get(api))
         .route("/_fake/generate", post(control::generate))
