@@ -1,4 +1,4 @@
-//! The sync benchmark (SPEC section 9, issues 4 and 9).
+//! The sync benchmark (the README's Performance section, issues 4 and 9).
 //!
 //! ```text
 //! cargo bench --bench sync                 # the issues' scenarios, median of 3 runs

@@ -10,7 +10,7 @@ use crate::store::{Level, StoreError};
 
 /// How the process ends, ordered by gravity: when several scopes or steps end differently,
 /// the greatest wins ([`Exit::gravest`]), so one failed scope is never hidden by a later
-/// success. The numeric codes are the documented contract of SPEC; only [`Exit::code`]
+/// success. The numeric codes are the documented contract (README, Commands and exit codes); only [`Exit::code`]
 /// knows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Exit {

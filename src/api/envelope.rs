@@ -1,4 +1,4 @@
-//! Reading the API's envelope: the shapes SPEC section 2 lists, pagination hints, body status.
+//! Reading the API's envelope: the shapes docs/upstream-api.md lists, pagination hints, body status.
 //!
 //! The body is read once into borrowed slices (`&RawValue`) of the keys that matter, and each
 //! nested part (`data`, `data.groups`, `meta`, `links`) is looked at only when needed, by its
@@ -84,7 +84,7 @@ pub enum NextLink {
 
 /// Parses a body; `Err` says, in words, why it is not JSON at all.
 ///
-/// A top-level JSON array is taken as the groups themselves: SPEC accepts `data` as an array,
+/// A top-level JSON array is taken as the groups themselves: docs/upstream-api.md accepts `data` as an array,
 /// and an API that drops the envelope has left nothing else it could mean. Any other top-level
 /// JSON value (a string, a number, `null`) is `Unrecognised`, not an empty result: a body that
 /// says nothing must never end a full run and mark every row deleted. A UTF-8 byte-order mark
@@ -149,7 +149,7 @@ fn from_envelope(top: &Keys) -> ParsedBody {
     }
 }
 
-/// SPEC section 2's shapes of `data`, which is known not to be null here.
+/// docs/upstream-api.md's shapes of `data`, which is known not to be null here.
 fn data_content(raw: &RawValue, node: &Node) -> Content {
     let keys = match node {
         Node::Array(items) => return records(items),
@@ -246,7 +246,7 @@ fn records(items: &[&RawValue]) -> Content {
     Content::Groups(groups)
 }
 
-/// SPEC section 2's pagination: a link wins over page numbers, and the first place holding
+/// docs/upstream-api.md's pagination: a link wins over page numbers, and the first place holding
 /// both page numbers decides, so a stale pair elsewhere cannot contradict it.
 fn next_link(
     top: &Keys,

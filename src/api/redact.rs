@@ -1,4 +1,4 @@
-//! The API key, blanked out of whatever upstream sends back (SPEC section 8).
+//! The API key, blanked out of whatever upstream sends back (the README).
 //!
 //! An upstream body may echo the key as sent, JSON-escaped (`\/`, or `\uXXXX` of any or all
 //! characters, either hex case), URL-encoded (`%XX` in either case, `+` for a space), or cut

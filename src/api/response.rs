@@ -1,4 +1,4 @@
-//! What a complete response means: SPEC section 2's reading of statuses and bodies, and
+//! What a complete response means: docs/upstream-api.md's reading of statuses and bodies, and
 //! section 5's auth failures (HTTP 401/403, or a body `status` of 401/403 under any HTTP code).
 
 use reqwest::{StatusCode, Url};
@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::page::{Page, Reached};
 use super::redact::Redactor;
 
-/// Decides what a complete response means (SPEC section 2 and 5).
+/// Decides what a complete response means (docs/upstream-api.md and 5).
 /// The key, and any fragment of it, is blanked out of any body text quoted in an error before
 /// that text is cut short: a cut inside an echoed key would otherwise leave part of it.
 ///

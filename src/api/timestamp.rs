@@ -6,7 +6,7 @@
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 
-/// Reads a timestamp as SPEC section 2 lists; `None` when it cannot be understood.
+/// Reads a timestamp as docs/upstream-api.md lists; `None` when it cannot be understood.
 ///
 /// Accepted (surrounding whitespace ignored):
 /// - `YYYY-MM-DD HH:MM:SS`, with month, day and time fields padded or not;

@@ -1,4 +1,4 @@
-//! The command line of SPEC section 3.
+//! The command line of the README's Configuration section.
 //!
 //! Clap parses flags only. Environment variables are read by `config::Settings::resolve`,
 //! not by clap's `env` attribute, so precedence (flag > env > file > default) lives in one

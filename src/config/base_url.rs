@@ -1,4 +1,4 @@
-//! The `base_url` rules of SPEC section 8: the key travels in a header, so plain http is
+//! The `base_url` rules of the README: the key travels in a header, so plain http is
 //! only acceptable where nobody can listen in (loopback) or when the operator says so.
 
 use std::net::IpAddr;

@@ -1,4 +1,4 @@
-//! The allowed range of every numeric setting (SPEC section 3), in one table so the README,
+//! The allowed range of every numeric setting (the README's Configuration section), in one table so the README,
 //! the checks and the tests cannot drift apart.
 //!
 //! Bounds exist so that no value, however absurd, reaches arithmetic that can overflow or a
@@ -21,14 +21,14 @@ impl Bound {
     }
 }
 
-/// SPEC: up to ten years of look-back. More only re-fetches everything (a full run does that)
+/// README: up to ten years of look-back. More only re-fetches everything (a full run does that)
 /// and, unbounded, once overflowed the date arithmetic.
 pub const LOOKBACK_DAYS: Bound = bound("lookback_days", 0, 3650);
 
-/// SPEC: at least a second (0 would fail every request), at most an hour.
+/// README: at least a second (0 would fail every request), at most an hour.
 pub const REQUEST_TIMEOUT_SECS: Bound = bound("request_timeout_secs", 1, 3600);
 
-/// SPEC: 0 (never retry) to 100; past that a failing API would hold the lock for hours.
+/// README: 0 (never retry) to 100; past that a failing API would hold the lock for hours.
 pub const MAX_RETRIES: Bound = bound("max_retries", 0, 100);
 
 /// 1 ms (tests) to 60 000 ms: the backoff is capped at one minute per step anyway, so a
@@ -47,7 +47,7 @@ pub const MAX_CONCURRENT_REQUESTS: Bound = bound("max_concurrent_requests", 1, 1
 /// this cap is the daemon's memory bound and must stay below what a small host has.
 pub const MAX_RESPONSE_BYTES: Bound = bound("max_response_bytes", 1024, 1 << 30);
 
-/// SPEC: 0 (do not wait) to a day.
+/// README: 0 (do not wait) to a day.
 pub const LOCK_WAIT_SECS: Bound = bound("lock_wait_secs", 0, 86_400);
 
 /// Days that `sync_log` events and `sync_runs` rows are kept: a day to a hundred years.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{bounds, escape_controls, ConfigError};
 
-/// The file's keys, exactly the "file key" column of SPEC section 3. Numbers are read as
+/// The file's keys, exactly the "file key" column of the README's Configuration section. Numbers are read as
 /// `i64` so that range errors come from our validation, with our wording.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

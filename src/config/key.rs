@@ -1,4 +1,4 @@
-//! Finding the API key (SPEC sections 3 and 8). The key itself is only ever held as an
+//! Finding the API key (the README (Configuration, and how the key is kept)). The key itself is only ever held as an
 //! [`ApiKey`], whose `Debug` shows a fingerprint; errors and warnings carry paths only.
 
 use std::io::Read;

@@ -1,5 +1,5 @@
 //! Settings, resolved once at start from (highest first) the command line, the environment,
-//! the TOML file, and the defaults of SPEC section 3.
+//! the TOML file, and the defaults of the README's Configuration section.
 //!
 //! Resolution is a pure function of the parsed flags and an environment lookup
 //! ([`Settings::resolve`]), so tests never read or mutate the real process environment.

@@ -65,7 +65,7 @@ pub(super) fn render(s: &Settings) -> String {
     out
 }
 
-/// Every setting except the key file, in the order of SPEC section 3's table.
+/// Every setting except the key file, in the order of the README's configuration table.
 fn values(s: &Settings) -> Vec<(&'static str, Value)> {
     let int = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
     let codes = s

@@ -12,7 +12,7 @@ use super::network::{self, Trust};
 use super::ConfigArgs;
 use super::{base_url, ConfigError, CronSchedule, LogFormat, Settings, Source};
 
-/// SPEC section 3 defaults.
+/// the README's defaults.
 const DEFAULT_DATABASE: &str = "xtrakit.db";
 const DEFAULT_BASE_URL: &str = "https://api.xtrakit.com";
 const DEFAULT_SCHEDULE: &str = "0 */15 * * * *";
@@ -175,7 +175,7 @@ impl<'a> Layers<'a> {
         self.choose(key, [None, None, in_file], default)
     }
 
-    /// A file-only integer within `bound` (SPEC section 3), converted to the type it is kept in.
+    /// A file-only integer within `bound` (the README's Configuration section), converted to the type it is kept in.
     fn bounded<T: TryFrom<i64>>(
         &mut self,
         bound: Bound,

@@ -19,7 +19,7 @@ pub struct CronSchedule {
 
 impl CronSchedule {
     /// Accepts 5 fields (minute first, run at second 0) or 6 fields (seconds first), UTC.
-    /// Nicknames such as `@daily` and a 7th (year) field are refused: SPEC promises only the
+    /// Nicknames such as `@daily` and a 7th (year) field are refused: the README promises only the
     /// two classic forms, and refusing keeps `six_field` always six fields.
     pub fn parse(expr: &str) -> Result<CronSchedule, String> {
         let fields: Vec<&str> = expr.split_whitespace().collect();

@@ -1,4 +1,4 @@
-//! Property tests of SPEC section 3's promise that no input to the command line, the
+//! Property tests of the README's promise that no input to the command line, the
 //! environment or the file may make the program panic: random inputs go through the very
 //! functions the binary calls (`Cli::try_parse_args_from`, `Settings::resolve`), and every
 //! outcome must be either settings within their bounds or a one-line error.

@@ -90,7 +90,7 @@ pub async fn run(settings: &Settings, syncer: Syncer) -> Exit {
     Exit::Ok
 }
 
-/// Stops within SPEC's 10 s whatever the database does: every wait here is bounded, and
+/// Stops within the 10 s the README promises whatever the database does: every wait here is bounded, and
 /// the run's own closing statements are bounded by the store once the token is cancelled.
 async fn stop(daemon: &Daemon, scheduler: &mut JobScheduler) {
     match tokio::time::timeout(SCHEDULER_GRACE, scheduler.shutdown()).await {

@@ -1,4 +1,4 @@
-//! The deletion rules of a full run (SPEC section 4), decided from the evidence the run
+//! The deletion rules of a full run (the README's "How a sync works"), decided from the evidence the run
 //! gathered and nothing else: no I/O here, so every rule is tested on plain sets.
 //!
 //! A group is a *candidate* when it is live in the database but absent from the run's first

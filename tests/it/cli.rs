@@ -1,4 +1,4 @@
-//! The real binary: exit codes of SPEC section 3 and what each command leaves in the database.
+//! The real binary: exit codes of the README's Configuration and Commands sections, and what each command leaves in the database.
 
 use crate::fake_api::Fault;
 use crate::helpers::{

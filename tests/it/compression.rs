@@ -1,4 +1,4 @@
-//! Compressed transfer (SPEC section 2): asked for, decoded transparently, and capped by
+//! Compressed transfer (docs/upstream-api.md): asked for, decoded transparently, and capped by
 //! `max_response_bytes` after decoding, so a small compressed page cannot blow up in memory.
 
 use xtrakit_sync::domain::RunStatus;

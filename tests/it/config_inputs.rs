@@ -1,4 +1,4 @@
-//! SPEC section 3, "no input to the command line, the environment or the file may ever make
+//! the README's Configuration section, "no input to the command line, the environment or the file may ever make
 //! the program panic", through the real binary: `check-config` with random arguments, random
 //! variables (`RUST_LOG` included, which only the binary reads) and a random config file.
 //!

@@ -1,9 +1,9 @@
-//! The daemon as a real child process (SPEC section 7, and the lock and crash recovery of
+//! The daemon as a real child process (the README's systemd section, and the lock and crash recovery of
 //! section 4): scheduled ticks, skipped ticks, signals, `kill -9`, a `--once` beside a running
 //! daemon, an analyst's open read transaction, and systemd's readiness protocol.
 //!
 //! Every wait is a bounded poll of the database, the fake or the process: nothing here
-//! asserts how fast something happens, except the 10 s shutdown bound that SPEC promises.
+//! asserts how fast something happens, except the 10 s shutdown bound that the README promises.
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};

@@ -1,5 +1,5 @@
 //! A full sync that was due stays due until one succeeds, across restarts too, and the two
-//! schedules firing together make one full run (SPEC section 7).
+//! schedules firing together make one full run (the README's systemd section).
 
 use chrono::{DateTime, Timelike, Utc};
 use xtrakit_sync::lock::lock_path;

@@ -1,4 +1,4 @@
-//! Deletions only on proof (SPEC section 4, "Full run"): each test is a way an API or a
+//! Deletions only on proof (the README's "How a sync works", "Full run"): each test is a way an API or a
 //! network once made a full run mark a group deleted that the API still had.
 
 use xtrakit_sync::domain::RunStatus;

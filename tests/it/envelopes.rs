@@ -1,4 +1,4 @@
-//! Every envelope shape of SPEC 2 stores the same groups; empty results are a success; a body
+//! Every envelope shape of docs/upstream-api.md stores the same groups; empty results are a success; a body
 //! of an unknown shape is a `bad_response`, never the end of the data.
 
 use serde_json::Value;

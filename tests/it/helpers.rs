@@ -292,7 +292,7 @@ pub(crate) async fn finish(child: tokio::process::Child) -> Output {
 
 /// How long a poll waits before the test fails: generous, for a loaded 2-core machine.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(45);
-/// What SPEC section 7 allows between SIGTERM and exit.
+/// What the README promises between SIGTERM and exit.
 pub(crate) const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
 
 /// The one poller: awaits `probe` every 20 ms until it yields a value; panics naming `what`

@@ -1,4 +1,4 @@
-//! One sync at a time per database, across processes (SPEC section 4): the real binary
+//! One sync at a time per database, across processes (the README's "How a sync works"): the real binary
 //! against `<database>.lock`.
 
 use std::time::Duration;

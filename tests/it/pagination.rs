@@ -1,4 +1,4 @@
-//! Both pagination styles of SPEC 2, in every place a response may carry them, and the ways
+//! Both pagination styles of docs/upstream-api.md, in every place a response may carry them, and the ways
 //! pagination can go wrong: loops, too many pages, a bad later page, another origin.
 
 use xtrakit_sync::domain::{Mode, RunStatus, Scope};

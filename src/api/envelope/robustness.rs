@@ -157,7 +157,7 @@ fn group_list() -> impl Strategy<Value = String> {
     ]
 }
 
-/// An envelope: some of the top-level keys SPEC section 2 lists, each shaped as the API
+/// An envelope: some of the top-level keys docs/upstream-api.md lists, each shaped as the API
 /// sends it or replaced by any value, around a list of records.
 fn envelope() -> impl Strategy<Value = String> {
     let data = prop_oneof![

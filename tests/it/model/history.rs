@@ -47,7 +47,7 @@ pub(crate) enum Step {
     /// A group deleted upstream earlier (selected among those) comes back, changed now.
     Revive(u16),
     Pages(Paging),
-    /// Where the records sit in a success body (every shape SPEC 2 accepts, but the
+    /// Where the records sit in a success body (every shape docs/upstream-api.md accepts, but the
     /// single-object sample, which holds one record a page).
     Shape(Shape),
     /// The body's `message` announces a wrong count (`true`: `count_mismatch`, so a full
@@ -162,7 +162,7 @@ pub(crate) struct Scenarios {
     pub(crate) shifting_rows: bool,
     /// An API reading `updated_at` as an end date (defect 8).
     pub(crate) end_date: bool,
-    /// A wrong count in the message: the full run's listing is not complete (SPEC 4), so it
+    /// A wrong count in the message: the full run's listing is not complete (README, "How a sync works"), so it
     /// must mark nothing deleted. Not in issue 7's list; found by this test.
     pub(crate) lying_count: bool,
 }

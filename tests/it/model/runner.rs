@@ -274,7 +274,7 @@ impl Harness {
     }
 
     /// An end-date filter that answered with nothing older than the date sent gave the
-    /// daemon no sign it was not honoured (SPEC 4 asks for that sign).
+    /// daemon no sign it was not honoured (the README asks for that sign).
     fn filter_was_blind(&self, start: &Start) -> bool {
         if self.filter != UpdatedAtFilter::EndDate {
             return false;

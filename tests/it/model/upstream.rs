@@ -92,7 +92,7 @@ impl Harness {
         self.trace.push(format!("group {id} comes back malformed"));
     }
 
-    /// Accepted (SPEC 4: NULL `updated_at`, `bad_timestamp`), and served whatever the filter.
+    /// Accepted (README, "How a sync works": NULL `updated_at`, `bad_timestamp`), and served whatever the filter.
     pub(super) fn odd_timestamp(&mut self, target: Target) {
         let id = self.target(target);
         let raw = format!(r#"{{"id":{id},"group_name":"Odd {id}","updated_at":"soon"}}"#);

@@ -1,4 +1,4 @@
-//! SPEC section 8, every form: upstream sends the key back in each place its text can reach
+//! the README, every form: upstream sends the key back in each place its text can reach
 //! (error bodies under 401, 500 and 200, a record, a rejected record, a bad timestamp, a
 //! next-page link, a redirect, a body cut mid-key), in each form an upstream may encode it.
 //! The real binary runs at trace level in both log formats; then the database, its `-wal` and
@@ -13,7 +13,7 @@ use crate::helpers::{assert_exit, spawn_app_with, stderr, write_config, TestApp}
 
 /// A key with what each encoding changes: `/` (JSON's `\/`), `+` and `=` (URL encoding).
 const KEY: &str = "sk/live+Qx7Zp2Wm9Rt4Vb8N==";
-/// The run fragment the search looks for; SPEC 8 allows no fragment this long.
+/// The run fragment the search looks for; the README allows no fragment this long.
 const WINDOW: usize = 10;
 
 /// How upstream may echo the key.
@@ -105,7 +105,7 @@ struct Echo {
     /// Queued for the run's requests, in order (a retried failure needs one per attempt).
     faults: Vec<Fault>,
     exit: i32,
-    /// `None` where two readings are allowed (a 200 `error` body: SPEC 2's `bad_response`
+    /// `None` where two readings are allowed (a 200 `error` body: docs/upstream-api.md's `bad_response`
     /// that a retry recovers, or an empty result before that rule is in).
     run_status: Option<&'static str>,
 }

@@ -1,7 +1,7 @@
-//! SPEC section 8: the API key never leaves the `Authorization` header. It is looked for, byte
+//! the README: the API key never leaves the `Authorization` header. It is looked for, byte
 //! for byte, in every file beside the database, in the logs at trace level, and in what the
 //! commands print; only its fingerprint may show. `echoes` has the key sent back by upstream
-//! in every form SPEC 8 names.
+//! in every form the README names.
 
 mod echoes;
 

@@ -4,7 +4,7 @@
 //! this file with `#[path]`, so not every includer uses every item.
 //!
 //! The fake serves `GET /api/v1/customer-groups` in every envelope shape and pagination style
-//! the daemon must tolerate (SPEC section 2), can be told to misbehave one request at a time
+//! the daemon must tolerate (docs/upstream-api.md), can be told to misbehave one request at a time
 //! (`push_fault`), and records every API request so tests can check what the daemon sent.
 //! Control endpoints under `/_fake/` drive it from outside (see `control.rs`).
 #![allow(dead_code)]
