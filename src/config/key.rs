@@ -118,6 +118,19 @@ fn from_file(path: PathBuf, origin: Source) -> Result<ResolvedKey, ConfigError> 
     })
 }
 
+/// The key read again from where it came from (a rotated key file or credential); `None` for
+/// a key from the environment, which a running process cannot see change.
+pub fn reread(source: &KeySource) -> Result<Option<ApiKey>, String> {
+    match source {
+        KeySource::Env => Ok(None),
+        KeySource::File(path) | KeySource::Credential(path) => {
+            let (key, _) = read_key_file(path)?;
+            check_key_chars(&key)?;
+            Ok(Some(key))
+        }
+    }
+}
+
 /// The trimmed key and, on unix, the file's permission bits.
 fn read_key_file(path: &Path) -> Result<(ApiKey, Option<u32>), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;

@@ -29,6 +29,7 @@ use reqwest::Url;
 use crate::domain::ApiKey;
 
 pub use args::ConfigArgs;
+pub use key::reread as reread_key;
 pub use network::Trust;
 pub use schedule::CronSchedule;
 

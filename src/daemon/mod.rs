@@ -4,6 +4,7 @@
 
 mod notify;
 mod prune;
+mod reload;
 mod signals;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -53,6 +54,8 @@ struct Daemon {
     /// Old rows of the run log, pruned after a tick.
     retention: prune::Retention,
     cancel: CancellationToken,
+    /// Where the key came from and how the client is built, for SIGHUP.
+    settings: Settings,
 }
 
 /// Runs until SIGTERM or SIGINT with the syncer `startup` built; returns how it ended.
@@ -65,7 +68,9 @@ pub async fn run(settings: &Settings, syncer: Syncer) -> Exit {
         full_schedule: settings.full_sync_schedule.clone(),
         retention: prune::Retention::new(settings),
         cancel: cancel_on_signal(),
+        settings: settings.clone(),
     });
+    reload::listen(&daemon);
     daemon.syncer.store.stop_on(&daemon.cancel);
     if let Err(e) = crate::metrics::start(settings, daemon.cancel.clone()).await {
         error!("{e}");

@@ -53,8 +53,9 @@ impl Run<'_> {
         let max_pages = u64::from(syncer.options.max_pages);
         let mut listing = Listing::default();
         let mut visited: HashSet<String> = HashSet::new();
-        let first = syncer.client.first_page(&self.scope, filter);
-        let mut ahead = Ahead::new(Arc::clone(&syncer.client));
+        let client = syncer.client.get();
+        let first = client.first_page(&self.scope, filter);
+        let mut ahead = Ahead::new(Arc::clone(&client));
         ahead.push(self.admit(&mut visited, first, 0)?, Reached::First);
         let mut fetched_pages: u64 = 0;
         while let Some(fetched) = ahead.take().await {
@@ -62,7 +63,7 @@ impl Run<'_> {
             self.take_retries(fetched.retries, &fetched.result).await;
             let page = fetched.result?;
             fetched_pages += 1;
-            let next = match syncer.client.next_page(&page.url, &page.body.next) {
+            let next = match client.next_page(&page.url, &page.body.next) {
                 Ok(Some(url)) => self.admit(&mut visited, url, fetched_pages).map(Some),
                 Ok(None) => Ok(None),
                 Err(e) => Err(e.into()),

@@ -90,10 +90,32 @@ pub enum SyncAllOutcome {
     Skipped,
 }
 
+/// The HTTP client runs use: shared with the requests a listing runs ahead on other threads,
+/// and replaced by the daemon between runs when the key is rotated (SIGHUP).
+pub struct ClientSlot(std::sync::RwLock<Arc<ApiClient>>);
+
+impl ClientSlot {
+    /// The client for one listing or one report; a replacement affects only later calls.
+    pub fn get(&self) -> Arc<ApiClient> {
+        let slot = self.0.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&slot)
+    }
+
+    pub fn replace(&self, client: ApiClient) {
+        let mut slot = self.0.write().unwrap_or_else(|e| e.into_inner());
+        *slot = Arc::new(client);
+    }
+}
+
+impl From<ApiClient> for ClientSlot {
+    fn from(client: ApiClient) -> ClientSlot {
+        ClientSlot(std::sync::RwLock::new(Arc::new(client)))
+    }
+}
+
 pub struct Syncer {
     pub store: Store,
-    /// Shared with the requests a listing runs ahead on other threads.
-    pub client: Arc<ApiClient>,
+    pub client: ClientSlot,
     pub options: SyncOptions,
     pub database: PathBuf,
     /// Told after every written page; `None` (the daemon, the tests) reports nothing.
@@ -259,7 +281,7 @@ impl Syncer {
         };
         if let (Some((level, event)), Some(e)) = (verdict.event, error) {
             let url = url.as_ref().map(Url::as_str);
-            let logged = events::failure(level, event, e, self.client.key(), url);
+            let logged = events::failure(level, event, e, self.client.get().key(), url);
             if let Err(log_err) = self
                 .store
                 .log_events(Some(run_id), end.finished_at, &[logged])

@@ -36,6 +36,7 @@ mod records;
 mod repeats;
 mod replaced_database;
 mod retention;
+mod rotation;
 mod run_bookkeeping;
 mod scopes;
 mod secrecy;
