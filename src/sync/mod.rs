@@ -266,6 +266,7 @@ impl Syncer {
             tally.newest_updated_at,
             start.started_at,
         );
+        warn_of_future_updates(tally.newest_updated_at, start.started_at);
         let end = RunEnd {
             status: verdict.status,
             finished_at: now_utc(),
@@ -371,3 +372,19 @@ fn log_end(run_id: i64, t: &RunTally, end: &RunEnd, url: Option<&Url>) {
 
 /// Events a run collects before it can write them.
 pub(crate) type Events = Vec<LogEvent>;
+
+/// How far past a run's start an `updated_at` may be before it says something about a clock.
+const CLOCK_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// The watermark never passes the run's start whatever the API sends; an `updated_at` well
+/// past it means this host's clock or the API's is wrong, which the operator should know.
+fn warn_of_future_updates(newest: Option<NaiveDateTime>, run_started: NaiveDateTime) {
+    if let Some(newest) = newest.filter(|t| *t > run_started + CLOCK_TOLERANCE) {
+        warn!(
+            "the API sent updated_at {} although this run started at {} (UTC); the watermark \
+             stops at the run's start. Check this host's clock and the API's",
+            crate::domain::format_timestamp(newest),
+            crate::domain::format_timestamp(run_started)
+        );
+    }
+}

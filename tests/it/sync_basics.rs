@@ -1,6 +1,6 @@
 //! The everyday path: a first full sync, incremental runs, no-change runs.
 
-use crate::helpers::{spawn_app, Ask};
+use crate::helpers::{assert_exit, spawn_app, stderr, Ask};
 use xtrakit_sync::domain::{Mode, RunStatus};
 
 #[tokio::test]
@@ -137,4 +137,33 @@ async fn watermark_never_passes_the_run_start() {
         "watermark {watermark} is after the run start {started}"
     );
     assert_eq!(app.live_groups().await, 4, "the future record is stored");
+}
+
+#[tokio::test]
+async fn an_updated_at_far_past_the_run_start_is_logged_as_a_clock_problem() {
+    let app = spawn_app(3).await;
+    app.api
+        .put_group(99, 1, "From the future", "2099-01-01 00:00:00");
+
+    let out = app.run_binary(&["--once"], &[]).await;
+
+    assert_exit(&out, 0);
+    let log = stderr(&out);
+    let line = log
+        .lines()
+        .find(|l| l.contains("the API sent updated_at 2099-01-01 00:00:00"))
+        .unwrap_or_else(|| panic!("no clock warning in:\n{log}"));
+    assert!(line.contains("Check this host's clock"), "{line}");
+    let watermark = app.watermark().await.expect("a watermark");
+    assert!(watermark.as_str() < "2099", "{watermark}");
+}
+
+#[tokio::test]
+async fn updated_at_values_before_the_run_start_say_nothing_about_clocks() {
+    let app = spawn_app(3).await;
+
+    let out = app.run_binary(&["--once"], &[]).await;
+
+    assert_exit(&out, 0);
+    assert!(!stderr(&out).contains("Check this host's clock"));
 }
