@@ -2,6 +2,7 @@
 //! running; signals that stop it cleanly; systemd readiness. A failed run is logged and the
 //! schedule goes on: nothing a run does can stop the daemon.
 
+mod clock;
 mod notify;
 mod prune;
 mod reload;
@@ -76,7 +77,7 @@ pub async fn run(settings: &Settings, syncer: Syncer) -> Exit {
         error!("{e}");
         return Exit::Config;
     }
-    let mut scheduler = match schedule(&daemon, settings).await {
+    let scheduler = match schedule(&daemon, settings).await {
         Ok(s) => s,
         Err(e) => {
             error!("cannot start the scheduler: {e}");
@@ -88,11 +89,49 @@ pub async fn run(settings: &Settings, syncer: Syncer) -> Exit {
     if settings.run_on_start {
         tokio::spawn(tick(daemon.clone(), Trigger::Startup));
     }
-    daemon.cancel.cancelled().await;
+    let scheduler = follow_the_clock(&daemon, settings, scheduler).await;
     notify::stopping();
+    let Some(mut scheduler) = scheduler else {
+        // Exit 1: systemd restarts the daemon, which schedules from the new time.
+        daemon.syncer.store.close_within(CLOSE_GRACE).await;
+        return Exit::SyncFailed;
+    };
     stop(&daemon, &mut scheduler).await;
     info!("daemon stopped");
     Exit::Ok
+}
+
+/// Waits until the daemon is stopped; when the wall clock steps, the schedule is made again
+/// so that its next tick is computed from the new time. `None` if it cannot be made again.
+async fn follow_the_clock(
+    daemon: &Arc<Daemon>,
+    settings: &Settings,
+    mut scheduler: JobScheduler,
+) -> Option<JobScheduler> {
+    let mut steps = clock::watch(daemon.cancel.clone());
+    loop {
+        tokio::select! {
+            _ = daemon.cancel.cancelled() => return Some(scheduler),
+            Some(moved) = steps.recv() => {
+                warn!(
+                    "the wall clock stepped {}; the schedule's next tick is computed again \
+                     from the new time",
+                    clock::describe(moved)
+                );
+                if let Ok(Err(e)) = tokio::time::timeout(SCHEDULER_GRACE, scheduler.shutdown()).await {
+                    warn!("scheduler shutdown: {e}");
+                }
+                scheduler = match schedule(daemon, settings).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        error!("cannot start the scheduler again: {e}");
+                        daemon.cancel.cancel();
+                        return None;
+                    }
+                };
+            }
+        }
+    }
 }
 
 /// Stops within the 10 s the README promises whatever the database does: every wait here is bounded, and
