@@ -56,6 +56,7 @@ pub struct ApiClient {
     settings: ClientSettings,
     /// Built once: every response body and error passes through it.
     redactor: Redactor,
+    server_clock: super::clock::ServerClock,
 }
 
 /// The error a redirect to another origin is stopped with, found again in reqwest's error.
@@ -109,6 +110,7 @@ impl ApiClient {
             endpoint,
             redactor: Redactor::new(&settings.key),
             settings,
+            server_clock: Default::default(),
         })
     }
 
@@ -242,6 +244,7 @@ impl ApiClient {
             Err(e) => return (Err(request_error(e).redact(&self.redactor)), None),
         };
         let status = response.status();
+        self.server_clock.check(response.headers());
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)

@@ -2,6 +2,7 @@
 //! turns its loose, partly contradictory JSON into typed records once, at the edge.
 
 pub mod client;
+mod clock;
 pub mod envelope;
 mod error;
 mod page;

@@ -167,3 +167,34 @@ async fn updated_at_values_before_the_run_start_say_nothing_about_clocks() {
     assert_exit(&out, 0);
     assert!(!stderr(&out).contains("Check this host's clock"));
 }
+
+#[tokio::test]
+async fn an_api_clock_an_hour_ahead_is_warned_about_once() {
+    let app = spawn_app(3).await;
+    app.api.set_clock_skew(3600);
+
+    let out = app.run_binary(&["--once"], &[]).await;
+
+    assert_exit(&out, 0);
+    let log = stderr(&out);
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("the API's clock"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains("ahead of this host's"),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[tokio::test]
+async fn an_api_clock_that_agrees_is_not_mentioned() {
+    let app = spawn_app(3).await;
+
+    let out = app.run_binary(&["--once"], &[]).await;
+
+    assert_exit(&out, 0);
+    assert!(!stderr(&out).contains("the API's clock"));
+}

@@ -367,6 +367,11 @@ impl FakeApi {
         self.shared.wire.bytes()
     }
 
+    /// Answers carry a `Date` this many seconds off the real time (0: the true time).
+    pub(crate) fn set_clock_skew(&self, secs: i64) {
+        self.shared.wire.set_clock_skew(secs);
+    }
+
     /// Every API request waits `latency` before it is answered.
     pub(crate) fn set_latency(&self, latency: Duration) {
         self.shared.wire.set_latency(latency);

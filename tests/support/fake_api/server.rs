@@ -69,12 +69,17 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if let Some(Fault::Slow { delay }) = &fault {
         tokio::time::sleep(*delay).await;
     }
-    let resp = match fault.and_then(faults::respond) {
+    let mut resp = match fault.and_then(faults::respond) {
         Some(resp) => resp,
         None => serve_data(&shared, &req),
     };
     shared.apply_due_mutations();
     tokio::time::sleep_until(answer_at).await;
+    if let Some(date) = shared.wire.skewed_date() {
+        if let Ok(value) = header::HeaderValue::from_str(&date) {
+            resp.headers_mut().insert(header::DATE, value);
+        }
+    }
     resp
 }
 

@@ -21,6 +21,8 @@ pub(super) struct Wire {
     /// API requests being answered now.
     answering: Arc<AtomicUsize>,
     latency_us: AtomicU64,
+    /// Seconds the fake's `Date` header is off from the real time (0: left to the server).
+    clock_skew_secs: std::sync::atomic::AtomicI64,
     sent: AtomicU64,
     decoded: AtomicU64,
     kept: Mutex<Kept>,
@@ -68,6 +70,22 @@ impl Drop for Answering {
 }
 
 impl Wire {
+    pub(super) fn set_clock_skew(&self, secs: i64) {
+        self.clock_skew_secs.store(secs, Ordering::Relaxed);
+    }
+
+    /// The `Date` a fake whose clock is off would send, if it is.
+    pub(super) fn skewed_date(&self) -> Option<String> {
+        let secs = self.clock_skew_secs.load(Ordering::Relaxed);
+        let now = std::time::SystemTime::now();
+        let shifted = match secs {
+            0 => return None,
+            s if s > 0 => now + Duration::from_secs(s.unsigned_abs()),
+            s => now - Duration::from_secs(s.unsigned_abs()),
+        };
+        Some(httpdate::fmt_http_date(shifted))
+    }
+
     pub(super) fn answering(&self) -> Answering {
         self.answering.fetch_add(1, Ordering::Relaxed);
         Answering(self.answering.clone())
