@@ -74,7 +74,7 @@ pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, Confi
         max_response_bytes: l.bounded(
             bounds::MAX_RESPONSE_BYTES,
             l.file.max_response_bytes,
-            268_435_456,
+            67_108_864,
         )?,
         lock_wait: Duration::from_secs(l.bounded(
             bounds::LOCK_WAIT_SECS,

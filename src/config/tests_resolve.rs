@@ -38,7 +38,7 @@ fn defaults_follow_the_spec() {
     );
     assert_eq!(s.request_timeout.as_secs(), 60);
     assert_eq!(s.lock_wait.as_secs(), 60);
-    assert_eq!(s.max_response_bytes, 268_435_456);
+    assert_eq!(s.max_response_bytes, 67_108_864);
     assert_eq!(s.delete_guard_fraction, 0.5);
     assert!(s.run_on_start && s.history && !s.allow_insecure_http);
     assert_eq!(s.log_format, LogFormat::Text);
