@@ -27,7 +27,10 @@ pub enum ApiError {
     #[error("bad response: {0}")]
     BadResponse(String),
     /// A body larger than `max_response_bytes`; refused before it is buffered.
-    #[error("response larger than max_response_bytes ({limit} bytes) refused")]
+    #[error(
+        "response larger than max_response_bytes ({limit} bytes) refused; if the API really \
+         sends pages this large, raise max_response_bytes (memory peaks at about 3.5 times a page)"
+    )]
     TooLarge { limit: u64 },
     /// A pagination link or redirect to another origin: the key is never sent there.
     #[error("refused to follow {url}: not the origin of base_url, the key is not sent there")]
