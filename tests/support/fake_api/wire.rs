@@ -30,6 +30,8 @@ pub(super) struct Wire {
 
 #[derive(Default)]
 struct Kept {
+    /// The generation every kept answer belongs to.
+    generation: u64,
     answers: HashMap<AnswerKey, Arc<Answer>>,
     bytes: usize,
 }
@@ -124,10 +126,10 @@ impl Wire {
     pub(super) fn keep(&self, key: AnswerKey, answer: Answer) -> Arc<Answer> {
         let answer = Arc::new(answer);
         let mut kept = lock(&self.kept);
-        let stale = kept.answers.keys().any(|k| k.generation != key.generation);
-        if stale || kept.bytes + answer.bytes.len() > KEPT_BYTES {
+        if kept.generation != key.generation || kept.bytes + answer.bytes.len() > KEPT_BYTES {
             kept.answers.clear();
             kept.bytes = 0;
+            kept.generation = key.generation;
         }
         kept.bytes += answer.bytes.len();
         kept.answers.insert(key, answer.clone());
