@@ -33,6 +33,11 @@ pub enum LockError {
     },
     #[error("lock file {path} keeps being replaced; cannot lock it")]
     Unstable { path: PathBuf },
+    #[error(
+        "another process syncs scope {scope} of this database (waited {waited_secs} s); \
+         try again when its run has finished"
+    )]
+    ScopeBusy { scope: String, waited_secs: u64 },
 }
 
 /// Held while a sync runs; dropping it releases the lock.

@@ -16,7 +16,11 @@ impl FloorDb {
     pub(crate) async fn new() -> FloorDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("floor.db");
-        Store::open(&path).await.expect("schema").close().await;
+        Store::open(&xtrakit_sync::store::Location::Sqlite(path.clone()))
+            .await
+            .expect("schema")
+            .close()
+            .await;
         FloorDb { _dir: dir, path }
     }
     /// The bulk-load floor: `bodies` parsed and written with their history rows, one

@@ -28,7 +28,7 @@ pub(super) async fn show(settings: &Settings, run_id: i64, json: bool) -> Exit {
         store.close().await;
         eprintln!(
             "xtrakit-sync: no run {run_id} in {} (status lists the runs)",
-            settings.database.display()
+            settings.database
         );
         return Exit::Config;
     };

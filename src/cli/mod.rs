@@ -72,10 +72,13 @@ pub async fn run(cli: Cli) -> Result<Exit, AppError> {
 
 /// Creates or upgrades the database, and says which it was.
 async fn migrate(settings: &Settings) -> Result<Exit, StartupError> {
-    let existed = settings.database.exists();
+    let existed = settings
+        .database
+        .sqlite_path()
+        .is_none_or(|path| path.exists());
     let store = open_store(&settings.database).await?;
     let done = if existed { "is up to date" } else { "created" };
-    outln!("database {} {done}", settings.database.display());
+    outln!("database {} {done}", settings.database);
     store.close().await;
     Ok(Exit::Ok)
 }

@@ -175,30 +175,51 @@ fn print_scope(view: &ScopeView<'_>) {
 
 /// Sets or clears one scope's watermark under the sync lock, logged as an event.
 async fn change_watermark(settings: &Settings, scope: Scope, to: Option<NaiveDateTime>) -> Exit {
-    let lock = match crate::lock::try_acquire(&settings.database) {
-        Ok(Some(lock)) => lock,
-        Ok(None) => {
-            let path = crate::lock::lock_path(&settings.database);
-            eprintln!(
-                "xtrakit-sync: a sync holds {}; nothing changed, try again when it has finished",
-                path.display()
-            );
-            return Exit::Database;
-        }
-        Err(e) => {
-            eprintln!("xtrakit-sync: {e}");
-            return Exit::Database;
-        }
+    let file_lock = match settings.database.sqlite_path() {
+        Some(path) => match crate::lock::try_acquire(path) {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                let path = crate::lock::lock_path(path);
+                eprintln!(
+                    "xtrakit-sync: a sync holds {}; nothing changed, try again when it has finished",
+                    path.display()
+                );
+                return Exit::Database;
+            }
+            Err(e) => {
+                eprintln!("xtrakit-sync: {e}");
+                return Exit::Database;
+            }
+        },
+        None => None,
     };
     let store = match open_existing(settings, true).await {
         Ok(store) => store,
         Err(code) => return code,
     };
+    let scope_lock = match store.lock_scope(scope, std::time::Duration::ZERO).await {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            store.close().await;
+            eprintln!(
+                "xtrakit-sync: another process syncs scope {scope}; nothing changed, try again \
+                 when its run has finished"
+            );
+            return Exit::Database;
+        }
+        Err(e) => {
+            store.close().await;
+            return database_error(settings, &e, true);
+        }
+    };
     let new = to.map(format_timestamp);
     let event = |before: Option<&str>| watermark_event(&scope, before, new.as_deref());
     let result = store.set_watermark(&scope, new.as_deref(), event).await;
     store.close().await;
-    drop(lock);
+    if let Some(lock) = scope_lock {
+        lock.release().await;
+    }
+    drop(file_lock);
     match result {
         Ok(Some(before)) => {
             let was = before.unwrap_or_else(|| "none".to_owned());

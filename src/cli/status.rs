@@ -95,22 +95,21 @@ async fn read(settings: &Settings) -> Result<StatusReport, Exit> {
 /// Opens a database that must already exist: read-only to look (any member of the
 /// service's group may), read-write to change it. A problem is said once (exit 4).
 pub(super) async fn open_existing(settings: &Settings, write: bool) -> Result<Store, Exit> {
-    let path = &settings.database;
-    if let Some(problem) = crate::startup::database::diagnose(path, write) {
+    let location = &settings.database;
+    if let Some(problem) = crate::startup::database::diagnose_location(location, write) {
         eprintln!("xtrakit-sync: {problem}");
         return Err(Exit::Database);
     }
-    if !path.exists() {
+    if location.sqlite_path().is_some_and(|path| !path.exists()) {
         eprintln!(
-            "xtrakit-sync: no database at {} yet (run `xtrakit-sync migrate` or a sync first)",
-            path.display()
+            "xtrakit-sync: no database at {location} yet (run `xtrakit-sync migrate` or a sync first)"
         );
         return Err(Exit::Database);
     }
     let store = if write {
-        Store::open(path).await
+        Store::open(location).await
     } else {
-        Store::open_read_only(path).await
+        Store::open_read_only(location).await
     };
     store.map_err(|e| database_error(settings, &e, write))
 }

@@ -165,7 +165,7 @@ impl fmt::Display for KeySource {
 /// The effective configuration.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub database: PathBuf,
+    pub database: crate::store::Location,
     /// Always ends in `/`, so `base_url.join("api/v1/customer-groups")` keeps a path prefix.
     pub base_url: Url,
     pub api_key: Option<(ApiKey, KeySource)>,

@@ -78,7 +78,7 @@ fn values(s: &Settings) -> Vec<(&'static str, Value)> {
         .as_ref()
         .map_or_else(String::new, |c| c.original.clone());
     vec![
-        ("database", path_value(&s.database)),
+        ("database", Value::String(s.database.to_string())),
         ("base_url", Value::String(s.base_url.to_string())),
         ("business_codes", Value::Array(codes)),
         ("schedule", Value::String(s.schedule.original.clone())),

@@ -1,6 +1,7 @@
 //! Merging the four layers (flag > env > file > default) into [`Settings`], recording the
 //! source of every setting and validating each value with that source in the message.
 
+use crate::store::Location;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,7 +36,7 @@ struct Layers<'a> {
 pub(super) fn resolve(args: &ConfigArgs, env: Env<'_>) -> Result<Settings, ConfigError> {
     let mut l = Layers::open(args, env)?;
     let mut warnings = Vec::new();
-    let database = l.database();
+    let database = l.database()?;
     let allow_insecure_http = l.plain("allow_insecure_http", l.file.allow_insecure_http, false);
     let base_url = l.base_url(allow_insecure_http, &mut warnings)?;
     let business_codes = l.business_codes()?;
@@ -210,13 +211,18 @@ impl<'a> Layers<'a> {
         }
     }
 
-    fn database(&mut self) -> PathBuf {
+    /// A SQLite path, or a `postgres://` URL (never with a password in it).
+    fn database(&mut self) -> Result<Location, ConfigError> {
         let flag = Self::flag(self.args.db.clone(), "--db");
         let env = self
             .env_str("XTRAKIT_DB")
             .map(|(v, s)| (PathBuf::from(v), s));
         let in_file = self.in_file(self.file.database.clone());
-        self.choose("database", [flag, env, in_file], DEFAULT_DATABASE.into())
+        let chosen = self.choose("database", [flag, env, in_file], DEFAULT_DATABASE.into());
+        match chosen.to_str() {
+            Some(text) => Location::parse(text).map_err(|e| self.error("database", e.to_string())),
+            None => Ok(Location::Sqlite(chosen)),
+        }
     }
 
     fn base_url(

@@ -25,7 +25,10 @@ fn resolve(args: &ConfigArgs, env: &[(&str, &str)]) -> Result<Settings, ConfigEr
 #[test]
 fn defaults_follow_the_spec() {
     let s = resolve(&ConfigArgs::default(), &[]).unwrap();
-    assert_eq!(s.database, PathBuf::from("xtrakit.db"));
+    assert_eq!(
+        s.database,
+        crate::store::Location::Sqlite(PathBuf::from("xtrakit.db"))
+    );
     assert_eq!(s.base_url.as_str(), "https://api.xtrakit.com/");
     assert_eq!(s.schedule.six_field, "0 */15 * * * *");
     assert_eq!(
@@ -61,7 +64,10 @@ fn flag_beats_env_beats_file_beats_default() {
     let mut args = with_config(&cfg);
     args.db = Some(PathBuf::from("flag.db"));
     let s = resolve(&args, &env).unwrap();
-    assert_eq!(s.database, PathBuf::from("flag.db"));
+    assert_eq!(
+        s.database,
+        crate::store::Location::Sqlite(PathBuf::from("flag.db"))
+    );
     assert_eq!(s.source_of("database"), &Source::Flag("--db"));
     assert_eq!(s.schedule.six_field, "0 */5 * * * *");
     assert_eq!(s.source_of("schedule"), &Source::Env("XTRAKIT_SCHEDULE"));
@@ -70,7 +76,10 @@ fn flag_beats_env_beats_file_beats_default() {
     assert_eq!(s.source_of("max_pages"), &Source::Default);
 
     let s = resolve(&with_config(&cfg), &env).unwrap();
-    assert_eq!(s.database, PathBuf::from("env.db"));
+    assert_eq!(
+        s.database,
+        crate::store::Location::Sqlite(PathBuf::from("env.db"))
+    );
 }
 
 #[test]
@@ -93,7 +102,10 @@ fn blank_environment_variables_count_as_unset() {
         &[("XTRAKIT_DB", ""), ("XTRAKIT_API_KEY", " ")],
     )
     .unwrap();
-    assert_eq!(s.database, PathBuf::from("xtrakit.db"));
+    assert_eq!(
+        s.database,
+        crate::store::Location::Sqlite(PathBuf::from("xtrakit.db"))
+    );
     assert!(s.api_key.is_none());
 }
 

@@ -21,9 +21,8 @@ use tracing::{error, info, instrument, warn};
 pub use signals::cancel_on_signal;
 
 use crate::config::{CronSchedule, Settings};
-use crate::domain::{now_utc, Scope, Trigger};
+use crate::domain::{Scope, Trigger};
 use crate::outcome::Exit;
-use crate::store::{Level, LogEvent};
 use crate::sync::{LockPolicy, SyncRequest, Syncer};
 
 /// `busy_since` while no tick syncs.
@@ -240,19 +239,7 @@ impl Drop for IdleOnDrop<'_> {
     }
 }
 
-/// Logs a skipped tick in the journal and in `sync_log`, so analysts see gaps explained.
-/// It goes through the store's side connection: waiting there on an analyst's write lock
-/// never holds the writer the run in flight needs. If it cannot be written in a short while,
-/// the journal line is the record.
+/// See [`Syncer::log_skipped`](crate::sync::Syncer::log_skipped).
 async fn skipped(daemon: &Daemon, why: &str) {
-    info!("tick skipped: {why}");
-    let event = LogEvent::new(Level::Info, "skipped_tick", format!("tick skipped: {why}"));
-    if let Err(e) = daemon
-        .syncer
-        .store
-        .log_side_events(None, now_utc(), &[event])
-        .await
-    {
-        warn!("could not log the skipped tick in the database ({e}); logged here only");
-    }
+    daemon.syncer.log_skipped(why, None).await;
 }

@@ -5,7 +5,6 @@
 mod exposition;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +36,7 @@ pub struct MetricsError {
 
 /// What every request reads.
 struct View {
-    database: PathBuf,
+    database: crate::store::Location,
     scopes: Vec<Scope>,
     max_age: Duration,
 }

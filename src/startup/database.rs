@@ -5,7 +5,7 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use crate::store::StoreError;
+use crate::store::{Location, StoreError};
 
 /// How to point elsewhere, said once per message.
 const POINT_ELSEWHERE: &str = "point --db / XTRAKIT_DB / database at another file";
@@ -56,9 +56,20 @@ pub fn diagnose(path: &Path, write: bool) -> Option<String> {
     }
 }
 
+/// [`diagnose`] for a SQLite database; a PostgreSQL server's problems are for the server
+/// to say.
+pub fn diagnose_location(location: &Location, write: bool) -> Option<String> {
+    location
+        .sqlite_path()
+        .and_then(|path| diagnose(path, write))
+}
+
 /// The one line for a store error: the diagnosis when the path explains it, else a
-/// database that is not SQLite named as such, else SQLite's own words.
-pub fn explain(path: &Path, error: &StoreError, write: bool) -> String {
+/// database that is not SQLite named as such, else the database's own words.
+pub fn explain(location: &Location, error: &StoreError, write: bool) -> String {
+    let Some(path) = location.sqlite_path() else {
+        return explain_postgres(error);
+    };
     if let Some(diagnosis) = diagnose(path, write) {
         return diagnosis;
     }
@@ -77,6 +88,21 @@ pub fn explain(path: &Path, error: &StoreError, write: bool) -> String {
         );
     }
     text
+}
+
+/// PostgreSQL's words, with what to check when the server was not reached or refused us.
+fn explain_postgres(error: &StoreError) -> String {
+    let text = error.to_string();
+    let hint = if text.contains("password authentication failed") || text.contains("no password") {
+        "; give the password in PGPASSWORD or a PGPASSFILE file"
+    } else if text.contains("Connection refused") || text.contains("error connecting") {
+        "; is the server running, and are host and port in the URL right?"
+    } else if text.contains("does not exist") {
+        "; create the database (createdb) or name another one in the URL"
+    } else {
+        ""
+    };
+    format!("{text}{hint}")
 }
 
 /// The directory the database file lives in (`.` for a bare file name).

@@ -5,12 +5,10 @@
 
 pub mod database;
 
-use std::path::Path;
-
 use crate::api::{ApiClient, ApiError, ClientSettings};
 use crate::config::{ConfigError, Settings};
 use crate::domain::ApiKey;
-use crate::store::{Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 use crate::sync::{SyncOptions, Syncer};
 
 /// Why the sync could not be set up. Each displays as one line in the user's words.
@@ -45,7 +43,6 @@ pub async fn build_syncer(settings: &Settings) -> Result<Syncer, StartupError> {
             history: settings.history,
             delete_guard_fraction: settings.delete_guard_fraction,
         },
-        database: settings.database.clone(),
         progress: None,
     })
 }
@@ -65,12 +62,12 @@ pub fn client_settings(settings: &Settings, key: &ApiKey, max_retries: u32) -> C
 
 /// Opens (or creates) the database for writing. A path problem the file system shows is
 /// reported before SQLite is asked, because SQLite's own message does not tell them apart.
-pub async fn open_store(path: &Path) -> Result<Store, StartupError> {
-    if let Some(problem) = database::diagnose(path, true) {
+pub async fn open_store(location: &Location) -> Result<Store, StartupError> {
+    if let Some(problem) = database::diagnose_location(location, true) {
         return Err(StartupError::Database(problem));
     }
-    Store::open(path).await.map_err(|e| match e {
+    Store::open(location).await.map_err(|e| match e {
         StoreError::TooNew { .. } => StartupError::DatabaseTooNew(e.to_string()),
-        e => StartupError::Database(database::explain(path, &e, true)),
+        e => StartupError::Database(database::explain(location, &e, true)),
     })
 }

@@ -5,6 +5,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
+use super::backend::{query, Target};
 use super::runs::{insert_events, LogEvent};
 use super::status::RUN_COLUMNS;
 use super::{RecentRun, Store, StoreError};
@@ -30,35 +31,40 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<RecentRun>, StoreError> {
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE business_code IS ? ORDER BY id DESC LIMIT ?"
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE business_code IS NOT DISTINCT FROM $1 \
+             ORDER BY id DESC LIMIT $2"
         );
-        let runs = sqlx::query_as::<_, RecentRun>(&sql)
+        let mut conn = self.writer().acquire().await?;
+        let runs = query(conn.backend(), &sql)
             .bind(scope.business_code())
             .bind(limit)
-            .fetch_all(&self.writer())
+            .all_as(&mut conn)
             .await?;
         Ok(runs)
     }
 
     /// The run with this id, if there is one.
     pub async fn run(&self, id: i64) -> Result<Option<RecentRun>, StoreError> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = ?");
-        let run = sqlx::query_as::<_, RecentRun>(&sql)
+        let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = $1");
+        let mut conn = self.writer().acquire().await?;
+        let run = query(conn.backend(), &sql)
             .bind(id)
-            .fetch_optional(&self.writer())
+            .fetch_optional(&mut conn)
             .await?;
-        Ok(run)
+        Ok(run.map(|row| row.to()).transpose()?)
     }
 
     /// What run `id` changed, in the order it recorded the changes.
     pub async fn changes_of_run(&self, id: i64) -> Result<Vec<Change>, StoreError> {
-        let changes = sqlx::query_as::<_, Change>(
+        let mut conn = self.writer().acquire().await?;
+        let changes = query(
+            conn.backend(),
             "SELECT h.change, h.group_id, g.group_name, h.updated_at, h.recorded_at \
              FROM customer_group_history h LEFT JOIN customer_groups g ON g.id = h.group_id \
-             WHERE h.sync_run_id = ? ORDER BY h.history_id",
+             WHERE h.sync_run_id = $1 ORDER BY h.history_id",
         )
         .bind(id)
-        .fetch_all(&self.writer())
+        .all_as(&mut conn)
         .await?;
         Ok(changes)
     }
@@ -72,20 +78,26 @@ impl Store {
         watermark: Option<&str>,
         event: impl FnOnce(Option<&str>) -> LogEvent,
     ) -> Result<Option<Option<String>>, StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_write().await?;
+        let backend = tx.backend();
         let before: Option<Option<String>> =
-            sqlx::query_scalar("SELECT watermark FROM sync_state WHERE scope = ?")
+            query(backend, "SELECT watermark FROM sync_state WHERE scope = $1")
                 .bind(scope.key())
-                .fetch_optional(&mut *tx)
-                .await?;
+                .fetch_optional(&mut tx)
+                .await?
+                .map(|row| row.get(0))
+                .transpose()?;
         if before.is_none() {
             return Ok(None);
         }
-        sqlx::query("UPDATE sync_state SET watermark = ? WHERE scope = ?")
-            .bind(watermark)
-            .bind(scope.key())
-            .execute(&mut *tx)
-            .await?;
+        query(
+            backend,
+            "UPDATE sync_state SET watermark = $1 WHERE scope = $2",
+        )
+        .bind(watermark)
+        .bind(scope.key())
+        .execute(&mut tx)
+        .await?;
         let logged = event(before.as_ref().and_then(Option::as_deref));
         insert_events(&mut tx, None, now_utc(), &[logged]).await?;
         tx.commit().await?;

@@ -6,11 +6,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use sqlx::pool::PoolConnection;
-use sqlx::Sqlite;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use super::backend::Conn;
 use super::connect::SIDE_BUSY_TIMEOUT;
 use super::runs::{insert_events, write_end, LogEvent, RunEnd};
 use super::{Store, StoreError};
@@ -47,7 +46,7 @@ impl Store {
     /// Runs `work` on the side connection, giving up after [`SIDE_BOUND`].
     pub(super) async fn on_side<T, Fut>(
         &self,
-        work: impl FnOnce(PoolConnection<Sqlite>) -> Fut,
+        work: impl FnOnce(Conn) -> Fut,
     ) -> Result<T, StoreError>
     where
         Fut: Future<Output = Result<T, StoreError>>,

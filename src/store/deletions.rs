@@ -3,12 +3,10 @@
 //! Deciding which ones to mark is the sync's job (`sync::reconcile`), not the store's.
 
 use chrono::NaiveDateTime;
-use futures_util::TryStreamExt;
 use roaring::RoaringTreemap;
-use sqlx::Row;
 use tracing::instrument;
 
-use super::groups::BEGIN_WRITE;
+use super::backend::{query, Target};
 use super::{sql, Store, StoreError};
 use crate::domain::{format_timestamp, Scope};
 
@@ -20,36 +18,39 @@ impl Store {
     /// is measured against what the database held, not against what the run itself added.
     #[instrument(skip_all, fields(scope = %scope))]
     pub async fn count_live(&self, scope: Scope) -> Result<u64, StoreError> {
+        let mut conn = self.writer().acquire().await?;
+        let backend = conn.backend();
         let count: i64 = match scope.business_code() {
-            None => {
-                sqlx::query_scalar("SELECT count(*) FROM customer_groups WHERE deleted_at IS NULL")
-                    .fetch_one(&self.writer())
-                    .await?
-            }
-            Some(code) => {
-                sqlx::query_scalar(
-                    "SELECT count(*) FROM customer_groups \
-                     WHERE business_code = ? AND deleted_at IS NULL",
-                )
-                .bind(code)
-                .fetch_one(&self.writer())
-                .await?
-            }
-        };
+            None => query(
+                backend,
+                "SELECT count(*) FROM customer_groups WHERE deleted_at IS NULL",
+            ),
+            Some(code) => query(
+                backend,
+                "SELECT count(*) FROM customer_groups \
+                 WHERE business_code = $1 AND deleted_at IS NULL",
+            )
+            .bind(code),
+        }
+        .scalar(&mut conn)
+        .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// Whether the scope has any row, live or deleted: a scope with none gets a first load.
     #[instrument(skip_all, fields(scope = %scope))]
     pub async fn holds_any(&self, scope: Scope) -> Result<bool, StoreError> {
-        let query = match scope.business_code() {
-            None => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customer_groups)"),
-            Some(code) => sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM customer_groups WHERE business_code = ?)",
+        let mut conn = self.writer().acquire().await?;
+        let backend = conn.backend();
+        let q = match scope.business_code() {
+            None => query(backend, "SELECT EXISTS (SELECT 1 FROM customer_groups)"),
+            Some(code) => query(
+                backend,
+                "SELECT EXISTS (SELECT 1 FROM customer_groups WHERE business_code = $1)",
             )
             .bind(code),
         };
-        Ok(query.fetch_one(&self.writer()).await?)
+        Ok(q.scalar(&mut conn).await?)
     }
 
     /// Live ids of the scope that `seen` lacks. The ids stream through; only the missing
@@ -60,18 +61,22 @@ impl Store {
         scope: Scope,
         seen: &RoaringTreemap,
     ) -> Result<RoaringTreemap, StoreError> {
-        let query = match scope.business_code() {
-            None => sqlx::query("SELECT id FROM customer_groups WHERE deleted_at IS NULL"),
-            Some(code) => sqlx::query(
-                "SELECT id FROM customer_groups WHERE business_code = ? AND deleted_at IS NULL",
+        let mut conn = self.writer().acquire().await?;
+        let backend = conn.backend();
+        let q = match scope.business_code() {
+            None => query(
+                backend,
+                "SELECT id FROM customer_groups WHERE deleted_at IS NULL",
+            ),
+            Some(code) => query(
+                backend,
+                "SELECT id FROM customer_groups WHERE business_code = $1 AND deleted_at IS NULL",
             )
             .bind(code),
         };
-        let pool = self.writer();
-        let mut rows = query.fetch(&pool);
         let mut missing = RoaringTreemap::new();
-        while let Some(row) = rows.try_next().await? {
-            let id: i64 = row.try_get(0)?;
+        q.for_each(&mut conn, |row| {
+            let id: i64 = row.get(0)?;
             // Stored ids are positive (the parser rejects any other); a negative one typed in
             // by hand cannot have been seen, and is left alone rather than mis-marked.
             if let Ok(id) = u64::try_from(id) {
@@ -79,7 +84,9 @@ impl Store {
                     missing.insert(id);
                 }
             }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(missing)
     }
 
@@ -95,7 +102,8 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let ids: Vec<i64> = ids.iter().filter_map(|id| i64::try_from(id).ok()).collect();
         let now = format_timestamp(now);
-        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.writer().begin_write().await?;
+        let backend = tx.backend();
         let mut marked = 0;
         let mut rest = ids.as_slice();
         for size in sql::statement_sizes(ids.len(), IDS_PER_STATEMENT) {
@@ -103,24 +111,27 @@ impl Store {
             rest = tail;
             if history {
                 let text = sql::history_of_deleted(chunk.len());
-                let mut q = sqlx::query(&text).bind(run_id).bind(&now);
+                let mut q = query(backend, &text).bind(run_id).bind(now.as_str());
                 for id in chunk {
-                    q = q.bind(id);
+                    q = q.bind(*id);
                 }
-                q.execute(&mut *tx).await?;
+                q.execute(&mut tx).await?;
             }
             let text = sql::mark_deleted(chunk.len());
-            let mut q = sqlx::query(&text).bind(&now).bind(&now);
+            let mut q = query(backend, &text).bind(now.as_str());
             for id in chunk {
-                q = q.bind(id);
+                q = q.bind(*id);
             }
-            marked += q.execute(&mut *tx).await?.rows_affected();
+            marked += q.execute(&mut tx).await?;
         }
-        sqlx::query("UPDATE sync_runs SET deleted = deleted + ? WHERE id = ?")
-            .bind(i64::try_from(marked).unwrap_or(i64::MAX))
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
+        query(
+            backend,
+            "UPDATE sync_runs SET deleted = deleted + $1 WHERE id = $2",
+        )
+        .bind(i64::try_from(marked).unwrap_or(i64::MAX))
+        .bind(run_id)
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(marked)
     }

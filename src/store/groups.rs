@@ -3,17 +3,12 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
-use futures_util::TryStreamExt;
-use sqlx::{Row, SqliteConnection};
 use tracing::{debug, instrument};
 
+use super::backend::{query, Backend, Target, Tx};
 use super::runs::{insert_events, LogEvent};
 use super::{sql, Store, StoreError};
 use crate::domain::{format_timestamp, GroupRecord, Scope};
-
-/// Writer's exclusive lock up front: a deferred transaction that reads first could fail to
-/// upgrade while an analyst's write is pending, instead of waiting for it.
-pub(super) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// One page of a run, ready to be written in one transaction.
 pub struct PageWrite<'a> {
@@ -113,7 +108,7 @@ impl Store {
         page: &PageWrite<'_>,
         lookup: Lookup,
     ) -> Result<PageCounts, StoreError> {
-        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.writer().begin_write().await?;
         let looked_up: Vec<&GroupRecord> = match lookup {
             Lookup::Every => page.records.iter().collect(),
             Lookup::Repeats => page
@@ -185,52 +180,49 @@ impl Store {
 /// What the database holds for the page's ids that are stored: one statement per 500
 /// records compares each record's JSON with the stored text inside SQLite.
 async fn diff_page(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx<'_>,
     records: &[&GroupRecord],
 ) -> Result<HashMap<i64, Stored>, StoreError> {
+    let backend = conn.backend();
     let mut stored = HashMap::with_capacity(records.len());
     let mut rest = records;
     for size in sql::statement_sizes(records.len(), sql::RECORDS_PER_DIFF) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let text = sql::diff_page(chunk.len());
-        let mut q = sqlx::query(&text);
+        let mut q = query(backend, &text);
         for r in chunk {
             q = q.bind(r.id).bind(r.raw_json.as_str());
         }
-        let mut rows = q.fetch(&mut *conn);
-        while let Some(row) = rows.try_next().await? {
-            let id: i64 = row.try_get(0)?;
-            let deleted: bool = row.try_get(1)?;
-            let same_json: bool = row.try_get(2)?;
-            let updated_at: Option<String> = row.try_get(3)?;
-            stored.insert(
-                id,
-                Stored {
-                    deleted,
-                    same_json,
-                    updated_at,
-                },
-            );
-        }
+        q.for_each(conn, |row| {
+            let stored_row = Stored {
+                deleted: row.get(1)?,
+                same_json: row.get(2)?,
+                updated_at: row.get(3)?,
+            };
+            stored.insert(row.get(0)?, stored_row);
+            Ok(())
+        })
+        .await?;
     }
     Ok(stored)
 }
 
 /// Writes `rows` to `customer_groups` with the statement `text` makes for a row count.
 async fn write_groups(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx<'_>,
     rows: &[&Write<'_>],
-    text: fn(usize) -> String,
+    text: fn(Backend, usize) -> String,
     scope: Scope,
     now: &str,
 ) -> Result<(), StoreError> {
+    let backend = conn.backend();
     let mut rest = rows;
     for size in sql::statement_sizes(rows.len(), sql::ROWS_PER_STATEMENT) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let text = text(chunk.len());
-        let mut q = sqlx::query(&text);
+        let text = text(backend, chunk.len());
+        let mut q = query(backend, &text);
         for w in chunk {
             let r = w.record;
             q = q
@@ -245,23 +237,24 @@ async fn write_groups(
                 .bind(now)
                 .bind(None::<&str>);
         }
-        q.execute(&mut *conn).await?;
+        q.execute(conn).await?;
     }
     Ok(())
 }
 
 async fn record_history(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx<'_>,
     writes: &[Write<'_>],
     run_id: i64,
     now: &str,
 ) -> Result<(), StoreError> {
+    let backend = conn.backend();
     let mut rest = writes;
     for size in sql::statement_sizes(writes.len(), sql::ROWS_PER_STATEMENT) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let text = sql::insert_history(chunk.len());
-        let mut q = sqlx::query(&text);
+        let mut q = query(backend, &text);
         for w in chunk {
             q = q
                 .bind(w.record.id)
@@ -271,20 +264,22 @@ async fn record_history(
                 .bind(w.updated_at.as_deref())
                 .bind(w.record.raw_json.as_str());
         }
-        q.execute(&mut *conn).await?;
+        q.execute(conn).await?;
     }
     Ok(())
 }
 
 async fn add_to_run(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx<'_>,
     page: &PageWrite<'_>,
     c: &PageCounts,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE sync_runs SET pages = pages + 1, received = received + ?, \
-         inserted = inserted + ?, updated = updated + ?, unchanged = unchanged + ?, \
-         restored = restored + ?, rejected = rejected + ? WHERE id = ?",
+    let backend = conn.backend();
+    query(
+        backend,
+        "UPDATE sync_runs SET pages = pages + 1, received = received + $1, \
+         inserted = inserted + $2, updated = updated + $3, unchanged = unchanged + $4, \
+         restored = restored + $5, rejected = rejected + $6 WHERE id = $7",
     )
     .bind(page.received as i64)
     .bind(c.inserted as i64)
@@ -293,7 +288,7 @@ async fn add_to_run(
     .bind(c.restored as i64)
     .bind(page.rejected as i64)
     .bind(page.run_id)
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
     Ok(())
 }

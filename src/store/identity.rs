@@ -19,7 +19,10 @@ impl Store {
     /// Whether the path still names the file the store has open. Unknown (the path cannot be
     /// looked at for another reason) counts as yes: only a proven change is reported.
     pub fn is_current(&self) -> bool {
-        match (self.pools().file, FileId::of(self.path())) {
+        let Some(path) = self.location().sqlite_path() else {
+            return true;
+        };
+        match (self.pools().file, FileId::of(path)) {
             (Some(opened), Ok(now)) => opened == now,
             (Some(_), Err(e)) => e.kind() != ErrorKind::NotFound,
             (None, _) => true,
@@ -30,10 +33,9 @@ impl Store {
     /// replaced, closes the old connections and opens, creating and migrating if needed, the
     /// file there now. Call with the sync lock held and no run in flight.
     pub async fn ensure_current(&self) -> Result<(), StoreError> {
-        let Some(opened) = self.pools().file else {
+        let (Some(opened), Some(path)) = (self.pools().file, self.location().sqlite_path()) else {
             return Ok(());
         };
-        let path = self.path();
         let deleted = match FileId::of(path) {
             Ok(now) if now == opened => return Ok(()),
             Ok(_) => false,
@@ -51,12 +53,12 @@ impl Store {
              written since went to the old file and is not in the one there now)",
             path.display()
         );
-        self.reopen(deleted).await?;
+        self.reopen(path, deleted).await?;
         info!(path = %path.display(), "database reopened and migrated");
         Ok(())
     }
 
-    async fn reopen(&self, deleted: bool) -> Result<(), StoreError> {
+    async fn reopen(&self, path: &Path, deleted: bool) -> Result<(), StoreError> {
         let old = self.pools();
         if tokio::time::timeout(CLOSE_OLD, async {
             old.side.close().await;
@@ -67,15 +69,15 @@ impl Store {
         {
             error!("the old database file's connection did not close; leaving it behind");
         }
-        if deleted || !in_wal_mode(self.path()) {
-            remove_orphaned_wal(self.path());
+        if deleted || !in_wal_mode(path) {
+            remove_orphaned_wal(path);
         } else {
             warn!(
                 "the new database file is in WAL mode: its -wal and -shm are kept as its own \
                  (if they were the old file's, replace the database only with the daemon stopped)"
             );
         }
-        let pools = open_pools(self.path()).await?;
+        let pools = open_pools(path).await?;
         let mut open = self.inner.open.write().unwrap_or_else(|e| e.into_inner());
         *open = Arc::new(pools);
         Ok(())

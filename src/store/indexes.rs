@@ -10,10 +10,9 @@
 
 use std::collections::HashSet;
 
-use sqlx::SqliteConnection;
 use tracing::{info, instrument};
 
-use super::groups::BEGIN_WRITE;
+use super::backend::{query, Backend, Pool};
 use super::{Store, StoreError};
 
 /// One secondary index on a table a sync writes per record.
@@ -51,12 +50,21 @@ pub const LOAD_INDEXES: [SecondaryIndex; 4] = [
 impl Store {
     /// Drops the [`LOAD_INDEXES`] before a first load. Readers see every committed page as
     /// before, only without these indexes until [`Store::restore_indexes`].
+    ///
+    /// Only on SQLite, where one process writes at a time. On PostgreSQL several daemons
+    /// write other scopes into the same tables while one loads: `DROP INDEX` would wait for
+    /// their transactions and then stall them behind its exclusive lock, and their lookups
+    /// would lose the indexes; there the indexes stay.
     #[instrument(skip_all)]
     pub async fn suspend_indexes(&self) -> Result<(), StoreError> {
-        let mut conn = self.writer().acquire().await?;
+        let writer = self.writer();
+        if writer.backend() == Backend::Postgres {
+            return Ok(());
+        }
+        let mut conn = writer.acquire().await?;
         for index in LOAD_INDEXES {
             let drop = format!("DROP INDEX IF EXISTS {}", index.name);
-            sqlx::query(&drop).execute(&mut *conn).await?;
+            query(Backend::Sqlite, &drop).execute(&mut conn).await?;
         }
         info!("secondary indexes dropped for a first load; they are built after it");
         Ok(())
@@ -65,20 +73,29 @@ impl Store {
     /// Makes whichever [`LOAD_INDEXES`] are missing, in one transaction.
     #[instrument(skip_all)]
     pub async fn restore_indexes(&self) -> Result<(), StoreError> {
-        let mut conn = self.writer().acquire().await?;
-        restore_missing(&mut conn).await
+        restore_missing(&self.writer()).await
     }
 }
 
+/// The index names the database holds.
+const INDEX_NAMES_SQLITE: &str = "SELECT name FROM sqlite_schema WHERE type = 'index'";
+const INDEX_NAMES_POSTGRES: &str =
+    "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE schemaname = current_schema()";
+
 /// Makes the missing [`LOAD_INDEXES`]; reads only when none is missing, so opening a database
 /// that another process writes costs no lock.
-pub(super) async fn restore_missing(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    let present: HashSet<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'index'")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
+pub(super) async fn restore_missing(writer: &Pool) -> Result<(), StoreError> {
+    let backend = writer.backend();
+    let names = match backend {
+        Backend::Sqlite => INDEX_NAMES_SQLITE,
+        Backend::Postgres => INDEX_NAMES_POSTGRES,
+    };
+    let mut conn = writer.acquire().await?;
+    let mut present = HashSet::new();
+    for row in query(backend, names).fetch_all(&mut conn).await? {
+        present.insert(row.get::<String>(0)?);
+    }
+    drop(conn);
     let missing: Vec<SecondaryIndex> = LOAD_INDEXES
         .into_iter()
         .filter(|i| !present.contains(i.name))
@@ -87,13 +104,13 @@ pub(super) async fn restore_missing(conn: &mut SqliteConnection) -> Result<(), S
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let mut tx = sqlx::Connection::begin_with(&mut *conn, BEGIN_WRITE).await?;
+    let mut tx = writer.begin_write().await?;
     for index in &missing {
         // Another process may have made it since the look above.
         let create = index
             .create
             .replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
-        sqlx::query(&create).execute(&mut *tx).await?;
+        query(backend, &create).execute(&mut tx).await?;
     }
     tx.commit().await?;
     info!(

@@ -4,6 +4,7 @@
 use sqlx::FromRow;
 use tracing::instrument;
 
+use super::backend::{query, Target};
 use super::{Store, StoreError};
 
 /// How many runs of one scope ended with one status.
@@ -52,14 +53,16 @@ pub struct MetricTotals {
 
 const SCOPE_TOTALS: &str = "\
     SELECT r.business_code, \
-        sum(received) AS received, sum(inserted) AS inserted, sum(updated) AS updated, \
-        sum(unchanged) AS unchanged, sum(rejected) AS rejected, sum(deleted) AS deleted, \
-        sum(restored) AS restored, count(duration_ms) AS finished_runs, \
-        coalesce(sum(duration_ms), 0) AS duration_ms, \
+        CAST(sum(received) AS BIGINT) AS received, CAST(sum(inserted) AS BIGINT) AS inserted, \
+        CAST(sum(updated) AS BIGINT) AS updated, CAST(sum(unchanged) AS BIGINT) AS unchanged, \
+        CAST(sum(rejected) AS BIGINT) AS rejected, CAST(sum(deleted) AS BIGINT) AS deleted, \
+        CAST(sum(restored) AS BIGINT) AS restored, count(duration_ms) AS finished_runs, \
+        CAST(coalesce(sum(duration_ms), 0) AS BIGINT) AS duration_ms, \
         (SELECT count(*) FROM sync_log AS l JOIN sync_runs AS a ON a.id = l.sync_run_id \
-            WHERE l.event = 'auth_failure' AND a.business_code IS r.business_code) \
-            AS auth_failures, \
-        (SELECT duration_ms FROM sync_runs AS d WHERE d.business_code IS r.business_code \
+            WHERE l.event = 'auth_failure' \
+            AND a.business_code IS NOT DISTINCT FROM r.business_code) AS auth_failures, \
+        (SELECT duration_ms FROM sync_runs AS d \
+            WHERE d.business_code IS NOT DISTINCT FROM r.business_code \
             AND d.duration_ms IS NOT NULL ORDER BY d.id DESC LIMIT 1) AS last_duration_ms \
     FROM sync_runs AS r GROUP BY r.business_code";
 
@@ -67,20 +70,23 @@ impl Store {
     /// Run, record and row totals per scope and business code.
     #[instrument(skip_all)]
     pub async fn metric_totals(&self) -> Result<MetricTotals, StoreError> {
-        let runs = sqlx::query_as::<_, RunsByStatus>(
+        let mut conn = self.writer().acquire().await?;
+        let backend = conn.backend();
+        let runs = query(
+            backend,
             "SELECT business_code, status, count(*) AS runs FROM sync_runs \
              GROUP BY business_code, status",
         )
-        .fetch_all(&self.writer())
+        .all_as(&mut conn)
         .await?;
-        let scopes = sqlx::query_as::<_, ScopeTotals>(SCOPE_TOTALS)
-            .fetch_all(&self.writer())
-            .await?;
-        let rows = sqlx::query_as::<_, RowsByCode>(
-            "SELECT business_code, sum(deleted_at IS NULL) AS live, \
-             sum(deleted_at IS NOT NULL) AS deleted FROM customer_groups GROUP BY business_code",
+        let scopes = query(backend, SCOPE_TOTALS).all_as(&mut conn).await?;
+        let rows = query(
+            backend,
+            "SELECT business_code, count(*) FILTER (WHERE deleted_at IS NULL) AS live, \
+             count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted \
+             FROM customer_groups GROUP BY business_code",
         )
-        .fetch_all(&self.writer())
+        .all_as(&mut conn)
         .await?;
         Ok(MetricTotals { runs, scopes, rows })
     }

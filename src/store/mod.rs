@@ -1,7 +1,9 @@
-//! The SQLite database: opening it the way a live analyst-facing file must be opened,
-//! embedded migrations, the page writer, the run log and the status queries.
+//! The database, SQLite or PostgreSQL: opening it the way a live analyst-facing database
+//! must be opened, embedded migrations, the page writer, the run log and the status queries.
+//! Every statement is written once; `backend` is the seam between the two databases.
 
 mod admin;
+mod backend;
 mod bookkeeping;
 #[macro_use]
 mod columns;
@@ -10,7 +12,9 @@ mod deletions;
 mod groups;
 mod identity;
 mod indexes;
+mod location;
 mod metrics;
+mod postgres;
 mod retention;
 mod runs;
 mod sql;
@@ -23,16 +27,19 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::ConnectOptions as _;
-use sqlx::SqlitePool;
 use tokio_util::sync::CancellationToken;
 use tracing::{instrument, warn};
 
+use backend::Pool;
 use connect::FileId;
 
 pub use admin::Change;
+pub use backend::Backend;
 pub use groups::{PageCounts, PageWrite};
 pub use indexes::{SecondaryIndex, LOAD_INDEXES};
+pub use location::{Location, LocationError, PostgresUrl};
 pub use metrics::{MetricTotals, RowsByCode, RunsByStatus, ScopeTotals};
+pub use postgres::ScopeLock;
 pub use retention::{PruneBefore, Pruned, PRUNE_BATCH};
 pub use runs::{Level, LogEvent, RunEnd, RunStart, ScopeState};
 pub use status::{RecentRun, ScopeStatus, StatusReport, TableCounts};
@@ -43,23 +50,22 @@ const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
+    Open { path: Location, source: sqlx::Error },
     #[error("cannot migrate database {path}: {source}")]
     Migrate {
-        path: PathBuf,
+        path: Location,
         source: sqlx::migrate::MigrateError,
     },
     /// An applied migration this binary does not know: a newer version migrated the file.
     #[error(
-        "database {} was created by a newer xtrakit-sync (its schema has migration {version} \
+        "database {path} was created by a newer xtrakit-sync (its schema has migration {version} \
          \"{}\", unknown to xtrakit-sync {}); install that version or a later one, or \
          restore a backup made before the upgrade",
-        path.display(),
         crate::config::escape_controls(description),
         env!("CARGO_PKG_VERSION")
     )]
     TooNew {
-        path: PathBuf,
+        path: Location,
         version: i64,
         description: String,
     },
@@ -74,7 +80,7 @@ pub enum StoreError {
         "the database file {path} was deleted or replaced during the run; \
          what the run wrote went to the old file"
     )]
-    Replaced { path: PathBuf },
+    Replaced { path: Location },
     #[error("the database did not answer within {} s while stopping", .0.as_secs())]
     StopTimeout(Duration),
 }
@@ -111,7 +117,7 @@ pub struct Store {
 
 #[derive(Debug)]
 struct Inner {
-    path: PathBuf,
+    location: Location,
     open: RwLock<Arc<Pools>>,
     /// Cancelled when the process is stopping: from then on every statement of the run log
     /// goes through the side connection with a bounded wait.
@@ -120,28 +126,41 @@ struct Inner {
     unfinished: Mutex<Vec<bookkeeping::UnfinishedRun>>,
 }
 
-/// The connections to one file.
+/// The connections to one database.
 #[derive(Debug)]
 struct Pools {
-    writer: SqlitePool,
-    side: SqlitePool,
-    /// What the path named when it was opened; `None` for a read-only store.
+    writer: Pool,
+    side: Pool,
+    /// What the SQLite path named when it was opened; `None` for a read-only store and for
+    /// PostgreSQL.
     file: Option<FileId>,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database. WAL lets analysts read while
-    /// a sync writes; `synchronous=NORMAL` is durable across process crashes in WAL mode.
-    #[instrument(skip_all, fields(path = %path.display()))]
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let pools = open_pools(path).await?;
-        Ok(Store::with(path, pools))
+    /// Opens (creating if needed) and migrates the database. On SQLite, WAL lets analysts
+    /// read while a sync writes; `synchronous=NORMAL` is durable across process crashes in
+    /// WAL mode.
+    #[instrument(skip_all, fields(database = %location))]
+    pub async fn open(location: &Location) -> Result<Store, StoreError> {
+        let pools = match location {
+            Location::Sqlite(path) => open_pools(path).await?,
+            Location::Postgres(url) => {
+                let pool = postgres::open(url).await?;
+                indexes::restore_missing(&pool).await?;
+                Pools {
+                    writer: pool.clone(),
+                    side: pool,
+                    file: None,
+                }
+            }
+        };
+        Ok(Store::with(location, pools))
     }
 
-    fn with(path: &Path, pools: Pools) -> Store {
+    fn with(location: &Location, pools: Pools) -> Store {
         Store {
             inner: Arc::new(Inner {
-                path: path.to_owned(),
+                location: location.clone(),
                 open: RwLock::new(Arc::new(pools)),
                 stopping: OnceLock::new(),
                 unfinished: Mutex::new(Vec::new()),
@@ -149,8 +168,14 @@ impl Store {
         }
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.inner.path
+    /// Where the database is.
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// Which database the store writes.
+    pub fn backend(&self) -> Backend {
+        self.pools().writer.backend()
     }
 
     fn pools(&self) -> Arc<Pools> {
@@ -159,16 +184,29 @@ impl Store {
     }
 
     /// The writer connection's pool.
-    fn writer(&self) -> SqlitePool {
+    fn writer(&self) -> Pool {
         self.pools().writer.clone()
     }
 
     /// Opens an existing database only to read it (`status`): no migration, no write, so an
-    /// analyst with read access to the files can run it while the daemon writes.
-    #[instrument(skip_all, fields(path = %path.display()))]
-    pub async fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+    /// analyst with read access to the files (or `SELECT` on the tables) can run it while
+    /// the daemon writes.
+    #[instrument(skip_all, fields(database = %location))]
+    pub async fn open_read_only(location: &Location) -> Result<Store, StoreError> {
+        let path = match location {
+            Location::Sqlite(path) => path,
+            Location::Postgres(url) => {
+                let pool = Pool::Postgres(postgres::connect(url).await?);
+                let pools = Pools {
+                    writer: pool.clone(),
+                    side: pool,
+                    file: None,
+                };
+                return Ok(Store::with(location, pools));
+            }
+        };
         let open_err = |source| StoreError::Open {
-            path: path.to_owned(),
+            path: location.clone(),
             source,
         };
         let options = SqliteConnectOptions::new()
@@ -181,12 +219,27 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_err)?;
+        let pool = Pool::Sqlite(pool);
         let pools = Pools {
             writer: pool.clone(),
             side: pool,
             file: None,
         };
-        Ok(Store::with(path, pools))
+        Ok(Store::with(location, pools))
+    }
+
+    /// Takes `scope`'s lock across every process on a PostgreSQL database, waiting up to
+    /// `wait` (zero: only if free). `Ok(None)`: another process holds it. On SQLite there is
+    /// nothing to take: the database's lock file covers every scope (see `lock`).
+    pub async fn lock_scope(
+        &self,
+        scope: crate::domain::Scope,
+        wait: Duration,
+    ) -> Result<Option<Option<ScopeLock>>, StoreError> {
+        match &self.inner.location {
+            Location::Sqlite(_) => Ok(Some(None)),
+            Location::Postgres(url) => Ok(postgres::lock_scope(url, scope, wait).await?.map(Some)),
+        }
     }
 
     /// Closes every connection, so that the WAL is checkpointed into the database.
@@ -209,12 +262,6 @@ impl Store {
     }
 }
 
-/// Makes the secondary indexes a load dropped and did not live to make again.
-async fn restore_indexes(writer: &SqlitePool) -> Result<(), StoreError> {
-    let mut conn = writer.acquire().await?;
-    indexes::restore_missing(&mut conn).await
-}
-
 /// Opens the pools of `path`, migrates, and notes which file the path named.
 async fn open_pools(path: &Path) -> Result<Pools, StoreError> {
     let mut attempt = 1;
@@ -230,27 +277,29 @@ async fn open_pools(path: &Path) -> Result<Pools, StoreError> {
 }
 
 async fn open_once(path: &Path) -> Result<Pools, StoreError> {
+    let location = Location::Sqlite(path.to_owned());
     let writer = connect::writer_pool(path)
         .await
         .map_err(|source| StoreError::Open {
-            path: path.to_owned(),
+            path: location.clone(),
             source,
         })?;
-    let migrated = sqlx::migrate!().run(&writer).await;
+    let migrated = sqlx::migrate!("migrations/sqlite").run(&writer).await;
+    let writer = Pool::Sqlite(writer);
     if let Err(source) = migrated {
         let error = match source {
             sqlx::migrate::MigrateError::VersionMissing(version) => {
-                version::too_new(&writer, path, version).await
+                version::too_new(&writer, &location, version).await
             }
             source => StoreError::Migrate {
-                path: path.to_owned(),
+                path: location,
                 source,
             },
         };
         writer.close().await;
         return Err(error);
     }
-    if let Err(e) = restore_indexes(&writer).await {
+    if let Err(e) = indexes::restore_missing(&writer).await {
         writer.close().await;
         return Err(e);
     }
@@ -266,7 +315,7 @@ async fn open_once(path: &Path) -> Result<Pools, StoreError> {
     };
     Ok(Pools {
         writer,
-        side: connect::side_pool(path),
+        side: Pool::Sqlite(connect::side_pool(path)),
         file: Some(file),
     })
 }

@@ -7,9 +7,9 @@
 //! kept: `status` and the full-sync schedule read them.
 
 use chrono::NaiveDateTime;
-use sqlx::SqlitePool;
 use tracing::instrument;
 
+use super::backend::{query, Pool};
 use super::{Store, StoreError};
 use crate::domain::format_timestamp;
 
@@ -40,21 +40,21 @@ impl Pruned {
 }
 
 const PRUNE_LOG: &str = "DELETE FROM sync_log WHERE id IN \
-     (SELECT id FROM sync_log WHERE at < ?1 ORDER BY id LIMIT ?2)";
+     (SELECT id FROM sync_log WHERE at < $1 ORDER BY id LIMIT $2)";
 
 const PRUNE_HISTORY: &str = "DELETE FROM customer_group_history WHERE history_id IN \
-     (SELECT history_id FROM customer_group_history WHERE recorded_at < ?1 \
-      ORDER BY history_id LIMIT ?2)";
+     (SELECT history_id FROM customer_group_history WHERE recorded_at < $1 \
+      ORDER BY history_id LIMIT $2)";
 
 const PRUNE_RUNS: &str = "DELETE FROM sync_runs WHERE id IN \
      (SELECT r.id FROM sync_runs AS r \
-      WHERE r.status <> 'running' AND coalesce(r.finished_at, r.started_at) < ?1 \
+      WHERE r.status <> 'running' AND coalesce(r.finished_at, r.started_at) < $1 \
         AND NOT EXISTS (SELECT 1 FROM customer_group_history AS h WHERE h.sync_run_id = r.id) \
         AND NOT EXISTS (SELECT 1 FROM sync_log AS l WHERE l.sync_run_id = r.id) \
         AND r.id NOT IN (SELECT max(id) FROM sync_runs GROUP BY business_code) \
         AND r.id NOT IN (SELECT max(id) FROM sync_runs WHERE status = 'success' \
                          GROUP BY business_code, mode) \
-      ORDER BY r.id LIMIT ?2)";
+      ORDER BY r.id LIMIT $2)";
 
 impl Store {
     /// Deletes what is older than `before`, batch by batch: events, then history (if
@@ -78,15 +78,16 @@ impl Store {
 
 /// Runs `statement` until a batch deletes less than a full batch; other work on the
 /// writer gets its turn between batches.
-async fn in_batches(writer: &SqlitePool, statement: &str, before: &str) -> Result<u64, StoreError> {
+async fn in_batches(writer: &Pool, statement: &str, before: &str) -> Result<u64, StoreError> {
     let mut total = 0;
     loop {
-        let done = sqlx::query(statement)
+        let mut conn = writer.acquire().await?;
+        let done = query(writer.backend(), statement)
             .bind(before)
             .bind(PRUNE_BATCH)
-            .execute(writer)
-            .await?
-            .rows_affected();
+            .execute(&mut conn)
+            .await?;
+        drop(conn);
         total += done;
         if done < PRUNE_BATCH as u64 {
             return Ok(total);

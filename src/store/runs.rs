@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
-use sqlx::{Connection, FromRow, SqliteConnection};
+use sqlx::FromRow;
 use tracing::instrument;
 
+use super::backend::{query, Target};
 use super::{sql, Store, StoreError};
 use crate::domain::{format_timestamp, now_utc, Mode, RunStatus, Scope, Trigger, Watermark};
 
@@ -117,12 +118,18 @@ impl ScopeState {
 impl Store {
     #[instrument(skip_all, fields(scope = %scope))]
     pub async fn load_state(&self, scope: &Scope) -> Result<ScopeState, StoreError> {
-        let state =
-            sqlx::query_as::<_, ScopeState>("SELECT watermark FROM sync_state WHERE scope = ?")
-                .bind(scope.key())
-                .fetch_optional(&self.writer())
-                .await?;
-        Ok(state.unwrap_or_default())
+        let mut conn = self.writer().acquire().await?;
+        let row = query(
+            conn.backend(),
+            "SELECT watermark FROM sync_state WHERE scope = $1",
+        )
+        .bind(scope.key())
+        .fetch_optional(&mut conn)
+        .await?;
+        Ok(match row {
+            Some(row) => row.to()?,
+            None => ScopeState::default(),
+        })
     }
 
     /// Whether a full run of the scope that started at or after `since` succeeded.
@@ -132,44 +139,59 @@ impl Store {
         scope: Scope,
         since: NaiveDateTime,
     ) -> Result<bool, StoreError> {
-        let found: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE business_code IS ? \
-             AND mode = 'full' AND status = 'success' AND started_at >= ?)",
+        let mut conn = self.writer().acquire().await?;
+        let found: bool = query(
+            conn.backend(),
+            "SELECT EXISTS (SELECT 1 FROM sync_runs \
+             WHERE business_code IS NOT DISTINCT FROM $1 \
+             AND mode = 'full' AND status = 'success' AND started_at >= $2)",
         )
         .bind(scope.business_code())
         .bind(format_timestamp(since))
-        .fetch_one(&self.writer())
+        .scalar(&mut conn)
         .await?;
         Ok(found)
     }
 
     /// Runs still `running` were left by a dead process: only ever called while holding the
-    /// sync lock, so a live sync in another process is never touched.
+    /// sync lock that covers them (the database's, or on PostgreSQL the scope's), so a live
+    /// sync in another process is never touched. `None`: every scope's.
     #[instrument(skip_all)]
-    pub async fn recover_interrupted(&self, now: NaiveDateTime) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE sync_runs SET status = 'interrupted', finished_at = ?, \
+    pub async fn recover_interrupted(
+        &self,
+        now: NaiveDateTime,
+        scope: Option<Scope>,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.writer().acquire().await?;
+        let done = query(
+            conn.backend(),
+            "UPDATE sync_runs SET status = 'interrupted', finished_at = $1, \
              error = coalesce(error, 'the process running this sync died; found by the next sync') \
-             WHERE status = 'running'",
+             WHERE status = 'running' \
+             AND ($2 OR business_code IS NOT DISTINCT FROM $3)",
         )
         .bind(format_timestamp(now))
-        .execute(&self.writer())
+        .bind(scope.is_none())
+        .bind(scope.and_then(|s| s.business_code()))
+        .execute(&mut conn)
         .await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
     #[instrument(skip_all, fields(scope = %start.scope))]
     pub async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError> {
-        let id = sqlx::query_scalar::<_, i64>(
+        let mut conn = self.writer().acquire().await?;
+        let id: i64 = query(
+            conn.backend(),
             "INSERT INTO sync_runs (started_at, trigger, mode, business_code, status, \
-             watermark_before) VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
+             watermark_before) VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id",
         )
         .bind(format_timestamp(start.started_at))
         .bind(start.trigger)
         .bind(start.mode)
         .bind(start.scope.business_code())
         .bind(start.watermark_before.map(|w| w.to_string()))
-        .fetch_one(&self.writer())
+        .scalar(&mut conn)
         .await?;
         Ok(id)
     }
@@ -225,40 +247,45 @@ impl Store {
 /// Writes a run's end, unless the run is no longer `running` (crash recovery by another
 /// process got there first: its label stays, and the watermark does not move).
 pub(super) async fn write_end(
-    conn: &mut SqliteConnection,
+    conn: &mut super::backend::Conn,
     run_id: i64,
     scope: &Scope,
     end: &RunEnd,
 ) -> Result<(), StoreError> {
+    let backend = conn.backend();
     let mut tx = conn.begin().await?;
     let finished = format_timestamp(end.finished_at);
-    let updated = sqlx::query(
-        "UPDATE sync_runs SET status = ?, finished_at = ?, duration_ms = ?, \
-         watermark_after = ?, http_status = ?, error = ? WHERE id = ? AND status = 'running'",
+    let updated = query(
+        backend,
+        "UPDATE sync_runs SET status = $1, finished_at = $2, duration_ms = $3, \
+         watermark_after = $4, http_status = $5, error = $6 \
+         WHERE id = $7 AND status = 'running'",
     )
     .bind(end.status)
     .bind(&finished)
     .bind(end.duration_ms)
     .bind(end.watermark_after.map(|w| w.to_string()))
-    .bind(end.http_status)
+    .bind(end.http_status.map(i32::from))
     .bind(end.error.as_deref())
     .bind(run_id)
-    .execute(&mut *tx)
+    .execute(&mut tx)
     .await?;
-    if end.status == RunStatus::Success && updated.rows_affected() == 1 {
-        sqlx::query(
+    if end.status == RunStatus::Success && updated == 1 {
+        query(
+            backend,
             "INSERT INTO sync_state (scope, business_code, watermark, last_success_at, \
-             last_full_sync_at) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?4 END) \
+             last_full_sync_at) VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN $4 END) \
              ON CONFLICT (scope) DO UPDATE SET watermark = excluded.watermark, \
              last_success_at = excluded.last_success_at, \
-             last_full_sync_at = coalesce(excluded.last_full_sync_at, last_full_sync_at)",
+             last_full_sync_at = \
+                coalesce(excluded.last_full_sync_at, sync_state.last_full_sync_at)",
         )
         .bind(scope.key())
         .bind(scope.business_code())
         .bind(end.watermark_after.map(|w| w.to_string()))
         .bind(&finished)
         .bind(end.full)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
     }
     tx.commit().await?;
@@ -268,7 +295,7 @@ pub(super) async fn write_end(
 /// Writes events in multi-row statements, so a page full of rejected records stays cheap.
 /// Each row's `at` is its event's time; `_written_at` is kept for the callers' sake.
 pub(super) async fn insert_events(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Target,
     run_id: Option<i64>,
     _written_at: NaiveDateTime,
     events: &[LogEvent],
@@ -281,38 +308,42 @@ pub(super) async fn insert_events(
             _ => true,
         })
         .collect();
+    let backend = conn.backend();
     for chunk in fresh.chunks(sql::EVENTS_PER_STATEMENT) {
         let text = sql::insert_log(chunk.len());
-        let mut query = sqlx::query(&text);
+        let mut q = query(backend, &text);
         for e in chunk {
-            query = query
+            q = q
                 .bind(run_id)
                 .bind(format_timestamp(e.at))
                 .bind(e.level)
                 .bind(e.event)
-                .bind(e.http_status)
-                .bind(&e.message)
+                .bind(e.http_status.map(i32::from))
+                .bind(e.message.as_str())
                 .bind(e.detail.as_deref());
         }
-        query.execute(&mut *conn).await?;
+        q.execute(conn).await?;
     }
     Ok(())
 }
 
 /// The details, among the `once` events given, that `sync_log` already holds for their event.
 async fn already_logged(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Target,
     events: &[LogEvent],
 ) -> Result<HashSet<String>, StoreError> {
+    let backend = conn.backend();
     let mut found = HashSet::new();
     let once: Vec<&LogEvent> = events.iter().filter(|e| e.once).collect();
     for chunk in once.chunks(sql::EVENTS_PER_STATEMENT) {
         let text = sql::logged_details(chunk.len());
-        let mut query = sqlx::query_scalar::<_, String>(&text);
+        let mut q = query(backend, &text);
         for e in chunk {
-            query = query.bind(e.event).bind(e.detail.as_deref());
+            q = q.bind(e.event).bind(e.detail.as_deref());
         }
-        found.extend(query.fetch_all(&mut *conn).await?);
+        for row in q.fetch_all(conn).await? {
+            found.insert(row.get(0)?);
+        }
     }
     Ok(found)
 }

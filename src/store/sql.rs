@@ -32,16 +32,34 @@ pub(super) fn statement_sizes(total: usize, max: usize) -> impl Iterator<Item = 
     std::iter::repeat_n(max, full).chain(powers)
 }
 
-/// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` columns.
-pub(super) fn values_placeholders(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` columns, numbered from `first`.
+/// Numbered parameters are the form both SQLite and PostgreSQL read.
+pub(super) fn values_placeholders(first: usize, rows: usize, columns: usize) -> String {
+    let mut text = String::with_capacity(rows * columns * 7);
+    for row in 0..rows {
+        text.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                text.push_str(", ");
+            }
+            let n = first + row * columns + column;
+            text.push('$');
+            text.push_str(&n.to_string());
+        }
+        text.push(')');
+    }
+    text
 }
 
-/// `?, ?, ?` for an `IN (...)` list.
-pub(super) fn list_placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
+/// `$1, $2, $3` for an `IN (...)` list, numbered from `first`.
+pub(super) fn list_placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
+
+use super::backend::Backend;
 
 const GROUP_COLUMNS: &str = "id, business_code, group_name, group_description, created_at, \
                              updated_at, raw_json, first_seen_at, last_changed_at, deleted_at";
@@ -50,10 +68,11 @@ const GROUP_COLUMNS: &str = "id, business_code, group_name, group_description, c
 /// default `ABORT`: a failed statement fails the whole page transaction anyway, and a
 /// multi-row insert that cannot abort half-way needs no statement journal, which would
 /// otherwise copy every index page the statement touches.
-pub(super) fn insert_groups(rows: usize) -> String {
+pub(super) fn insert_groups(backend: Backend, rows: usize) -> String {
     format!(
-        "INSERT OR FAIL INTO customer_groups ({GROUP_COLUMNS}) VALUES {}",
-        values_placeholders(rows, 10)
+        "INSERT {}INTO customer_groups ({GROUP_COLUMNS}) VALUES {}",
+        backend.or_fail(),
+        values_placeholders(1, rows, 10)
     )
 }
 
@@ -62,17 +81,18 @@ pub(super) fn insert_groups(rows: usize) -> String {
 /// identical (and live) cost no write, whatever the caller believed. An `UPDATE … FROM` rather
 /// than an upsert, with `OR FAIL`: an upsert's update may abort half-way, so SQLite copied
 /// every page it touched to a statement journal first, a fifth of an incremental run's time.
-pub(super) fn update_groups(rows: usize) -> String {
+pub(super) fn update_groups(backend: Backend, rows: usize) -> String {
     format!(
-        "UPDATE OR FAIL customer_groups SET \
+        "UPDATE {}customer_groups SET \
          business_code = v.column2, group_name = v.column3, group_description = v.column4, \
          created_at = v.column5, updated_at = v.column6, raw_json = v.column7, \
          last_changed_at = v.column9, deleted_at = NULL \
          FROM (VALUES {}) AS v \
          WHERE customer_groups.id = v.column1 \
-         AND (customer_groups.raw_json IS NOT v.column7 \
+         AND (customer_groups.raw_json IS DISTINCT FROM v.column7 \
          OR customer_groups.deleted_at IS NOT NULL)",
-        values_placeholders(rows, 10)
+        backend.or_fail(),
+        values_placeholders(1, rows, 10)
     )
 }
 
@@ -80,7 +100,7 @@ pub(super) fn insert_history(rows: usize) -> String {
     format!(
         "INSERT INTO customer_group_history \
          (group_id, sync_run_id, change, recorded_at, updated_at, raw_json) VALUES {}",
-        values_placeholders(rows, 6)
+        values_placeholders(1, rows, 6)
     )
 }
 
@@ -89,7 +109,7 @@ pub(super) fn insert_history(rows: usize) -> String {
 pub(super) fn logged_details(pairs: usize) -> String {
     format!(
         "SELECT DISTINCT detail FROM sync_log WHERE (event, detail) IN (VALUES {})",
-        values_placeholders(pairs, 2)
+        values_placeholders(1, pairs, 2)
     )
 }
 
@@ -97,7 +117,7 @@ pub(super) fn insert_log(rows: usize) -> String {
     format!(
         "INSERT INTO sync_log (sync_run_id, at, level, event, http_status, message, detail) \
          VALUES {}",
-        values_placeholders(rows, 7)
+        values_placeholders(1, rows, 7)
     )
 }
 
@@ -107,17 +127,17 @@ pub(super) fn insert_log(rows: usize) -> String {
 pub(super) fn diff_page(records: usize) -> String {
     format!(
         "WITH page (id, raw_json) AS (VALUES {}) \
-         SELECT g.id, g.deleted_at IS NOT NULL, g.raw_json IS page.raw_json, g.updated_at \
-         FROM page JOIN customer_groups AS g ON g.id = page.id",
-        values_placeholders(records, 2)
+         SELECT g.id, g.deleted_at IS NOT NULL, g.raw_json IS NOT DISTINCT FROM page.raw_json, \
+         g.updated_at FROM page JOIN customer_groups AS g ON g.id = page.id",
+        values_placeholders(1, records, 2)
     )
 }
 
 pub(super) fn mark_deleted(ids: usize) -> String {
     format!(
-        "UPDATE customer_groups SET deleted_at = ?, last_changed_at = ? \
+        "UPDATE customer_groups SET deleted_at = $1, last_changed_at = $1 \
          WHERE deleted_at IS NULL AND id IN ({})",
-        list_placeholders(ids)
+        list_placeholders(2, ids)
     )
 }
 
@@ -125,9 +145,9 @@ pub(super) fn history_of_deleted(ids: usize) -> String {
     format!(
         "INSERT INTO customer_group_history \
          (group_id, sync_run_id, change, recorded_at, updated_at, raw_json) \
-         SELECT id, ?, 'delete', ?, updated_at, raw_json FROM customer_groups \
+         SELECT id, $1, 'delete', $2, updated_at, raw_json FROM customer_groups \
          WHERE deleted_at IS NULL AND id IN ({})",
-        list_placeholders(ids)
+        list_placeholders(3, ids)
     )
 }
 
@@ -137,17 +157,23 @@ mod tests {
 
     #[test]
     fn placeholders_match_rows_and_columns() {
-        assert_eq!(values_placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
-        assert_eq!(list_placeholders(3), "?, ?, ?");
-        assert_eq!(
-            update_groups(ROWS_PER_STATEMENT).matches('?').count(),
-            10 * ROWS_PER_STATEMENT
-        );
-        assert_eq!(
-            insert_groups(ROWS_PER_STATEMENT).matches('?').count(),
-            10 * ROWS_PER_STATEMENT
-        );
-        assert_eq!(diff_page(RECORDS_PER_DIFF).matches('?').count(), 1000);
+        assert_eq!(values_placeholders(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_placeholders(3, 1, 2), "($3, $4)");
+        assert_eq!(list_placeholders(3, 3), "$3, $4, $5");
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let update = update_groups(backend, ROWS_PER_STATEMENT);
+            assert_eq!(update.matches('$').count(), 10 * ROWS_PER_STATEMENT);
+            assert!(
+                update.contains("$10000)"),
+                "{}",
+                &update[update.len() - 40..]
+            );
+            let insert = insert_groups(backend, ROWS_PER_STATEMENT);
+            assert_eq!(insert.matches('$').count(), 10 * ROWS_PER_STATEMENT);
+        }
+        assert!(insert_groups(Backend::Sqlite, 1).starts_with("INSERT OR FAIL INTO"));
+        assert!(insert_groups(Backend::Postgres, 1).starts_with("INSERT INTO"));
+        assert_eq!(diff_page(RECORDS_PER_DIFF).matches('$').count(), 1000);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 use tracing::instrument;
 
+use super::backend::{query, Target};
 use super::{Store, StoreError};
 use crate::domain::Scope;
 
@@ -80,24 +81,27 @@ impl Store {
     /// Every scope that has a state or a run, whether or not it is configured now.
     #[instrument(skip_all)]
     pub async fn status(&self) -> Result<StatusReport, StoreError> {
-        let states = sqlx::query_as::<_, StateRow>(
+        let mut conn = self.writer().acquire().await?;
+        let backend = conn.backend();
+        let states: Vec<StateRow> = query(
+            backend,
             "SELECT scope, business_code, watermark, last_success_at, last_full_sync_at \
              FROM sync_state ORDER BY business_code IS NOT NULL, business_code",
         )
-        .fetch_all(&self.writer())
+        .all_as(&mut conn)
         .await?;
-        let latest = sqlx::query_as::<_, RecentRun>(&format!(
-            "SELECT {RUN_COLUMNS} FROM latest_sync_runs ORDER BY business_code IS NOT NULL, business_code"
-        ))
-        .fetch_all(&self.writer())
-        .await?;
-        let recent_runs = sqlx::query_as::<_, RecentRun>(&format!(
-            "SELECT {RUN_COLUMNS} FROM sync_runs ORDER BY id DESC LIMIT ?"
-        ))
-        .bind(RECENT_RUNS)
-        .fetch_all(&self.writer())
-        .await?;
-        let counts = sqlx::query_as::<_, TableCounts>(
+        let latest_sql = format!(
+            "SELECT {RUN_COLUMNS} FROM latest_sync_runs \
+             ORDER BY business_code IS NOT NULL, business_code"
+        );
+        let latest = query(backend, &latest_sql).all_as(&mut conn).await?;
+        let recent_sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs ORDER BY id DESC LIMIT $1");
+        let recent_runs = query(backend, &recent_sql)
+            .bind(RECENT_RUNS)
+            .all_as(&mut conn)
+            .await?;
+        let counts: TableCounts = query(
+            backend,
             "SELECT \
              (SELECT count(*) FROM customer_groups WHERE deleted_at IS NULL) AS live_groups, \
              (SELECT count(*) FROM customer_groups WHERE deleted_at IS NOT NULL) AS deleted_groups, \
@@ -106,10 +110,11 @@ impl Store {
              (SELECT count(*) FROM sync_log) AS log_events, \
              (SELECT count(*) FROM sync_log WHERE event = 'auth_failure') AS auth_failures",
         )
-        .fetch_one(&self.writer())
-        .await?;
+        .fetch_one(&mut conn)
+        .await?
+        .to()?;
         Ok(StatusReport {
-            database: self.path().display().to_string(),
+            database: self.inner.location.to_string(),
             scopes: merge_scopes(states, latest),
             recent_runs,
             counts,

@@ -9,7 +9,6 @@ mod quiet;
 mod reconcile;
 mod run;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
@@ -22,9 +21,9 @@ use reqwest::Url;
 
 use crate::api::ApiClient;
 use crate::domain::{now_utc, Mode, RunStatus, Scope, Trigger, Watermark};
-use crate::lock::{self, SyncLock};
+use crate::lock::{self, LockError, SyncLock};
 use crate::outcome::{judge, Exit, SyncError};
-use crate::store::{LogEvent, RunEnd, RunStart, Store, StoreError};
+use crate::store::{Level, LogEvent, RunEnd, RunStart, ScopeLock, Store, StoreError};
 
 pub use progress::{Progress, ProgressSender};
 pub use run::RunTally;
@@ -117,7 +116,6 @@ pub struct Syncer {
     pub store: Store,
     pub client: ClientSlot,
     pub options: SyncOptions,
-    pub database: PathBuf,
     /// Told after every written page; `None` (the daemon, the tests) reports nothing.
     pub progress: Option<ProgressSender>,
 }
@@ -133,21 +131,35 @@ impl Syncer {
         policy: LockPolicy,
         cancel: &CancellationToken,
     ) -> Result<SyncAllOutcome, SyncError> {
-        let Some(_lock) = self.take_lock(policy, cancel).await? else {
-            return Ok(SyncAllOutcome::Skipped);
+        let database_lock = match self.store.location().sqlite_path() {
+            Some(path) => match self.take_lock(path, policy, cancel).await? {
+                Some(lock) => Some(lock),
+                None => return Ok(SyncAllOutcome::Skipped),
+            },
+            None => None,
         };
         self.store.ensure_current().await?;
         self.store.finish_unfinished_runs().await;
-        let recovered = self.store.recover_interrupted(now_utc()).await?;
-        if recovered > 0 {
-            warn!(
-                recovered,
-                "marked runs left by a dead process as interrupted"
-            );
+        if database_lock.is_some() {
+            self.recover(None).await?;
         }
         let mut reports = Vec::with_capacity(scopes.len());
         for scope in scopes {
+            let scope_lock = match self.lock_scope(*scope, policy, cancel).await? {
+                Some(lock) => lock,
+                None => {
+                    let why = format!("another process is syncing scope {scope}");
+                    self.log_skipped(&why, Some(*scope)).await;
+                    continue;
+                }
+            };
+            if scope_lock.is_some() {
+                self.recover(Some(*scope)).await?;
+            }
             let report = self.sync_scope(*scope, request, cancel).await;
+            if let Some(lock) = scope_lock {
+                lock.release().await;
+            }
             let stop = report.status == RunStatus::Interrupted;
             reports.push(report);
             if stop {
@@ -157,17 +169,74 @@ impl Syncer {
         Ok(SyncAllOutcome::Ran(reports))
     }
 
+    /// Marks runs left `running` by a dead process as interrupted: every scope's under the
+    /// SQLite database's lock, one scope's under its own lock on PostgreSQL (a dead
+    /// session's lock is free again, a live one's is not, so a live run is never touched).
+    async fn recover(&self, scope: Option<Scope>) -> Result<(), SyncError> {
+        let recovered = self.store.recover_interrupted(now_utc(), scope).await?;
+        if recovered > 0 {
+            warn!(
+                recovered,
+                "marked runs left by a dead process as interrupted"
+            );
+        }
+        Ok(())
+    }
+
     async fn take_lock(
         &self,
+        database: &std::path::Path,
         policy: LockPolicy,
         cancel: &CancellationToken,
     ) -> Result<Option<SyncLock>, SyncError> {
         match policy {
-            LockPolicy::Skip => Ok(lock::try_acquire(&self.database)?),
+            LockPolicy::Skip => Ok(lock::try_acquire(database)?),
             LockPolicy::Wait(wait) => tokio::select! {
-                lock = lock::acquire(&self.database, wait) => Ok(Some(lock?)),
+                lock = lock::acquire(database, wait) => Ok(Some(lock?)),
                 _ = cancel.cancelled() => Err(SyncError::Interrupted),
             },
+        }
+    }
+
+    /// A scope's own lock on PostgreSQL (`Some(None)` on SQLite, where the database's lock
+    /// covers it); `None` when a tick finds it held by another process.
+    async fn lock_scope(
+        &self,
+        scope: Scope,
+        policy: LockPolicy,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Option<ScopeLock>>, SyncError> {
+        let wait = match policy {
+            LockPolicy::Skip => Duration::ZERO,
+            LockPolicy::Wait(wait) => wait,
+        };
+        let started = Instant::now();
+        let taken = tokio::select! {
+            taken = self.store.lock_scope(scope, wait) => taken?,
+            _ = cancel.cancelled() => return Err(SyncError::Interrupted),
+        };
+        match (taken, policy) {
+            (None, LockPolicy::Wait(_)) => Err(LockError::ScopeBusy {
+                scope: scope.to_string(),
+                waited_secs: started.elapsed().as_secs(),
+            }
+            .into()),
+            (taken, _) => Ok(taken),
+        }
+    }
+
+    /// Logs a skipped tick (or a scope a tick skipped) in the journal and in `sync_log`, so
+    /// analysts see gaps explained. It goes through the store's side connection: waiting
+    /// there on an analyst's write lock never holds the writer a run in flight needs. If it
+    /// cannot be written in a short while, the journal line is the record.
+    pub async fn log_skipped(&self, why: &str, scope: Option<Scope>) {
+        info!("tick skipped: {why}");
+        let mut event = LogEvent::new(Level::Info, "skipped_tick", format!("tick skipped: {why}"));
+        if let Some(scope) = scope {
+            event = event.with_detail(serde_json::json!({ "scope": scope.key() }));
+        }
+        if let Err(e) = self.store.log_side_events(None, now_utc(), &[event]).await {
+            warn!("could not log the skipped tick in the database ({e}); logged here only");
         }
     }
 
@@ -253,7 +322,7 @@ impl Syncer {
         // Success into a file the path no longer names would be a lie: the data is gone.
         let result = match result {
             Ok(()) if !self.store.is_current() => Err(StoreError::Replaced {
-                path: self.store.path().to_owned(),
+                path: self.store.location().clone(),
             }
             .into()),
             other => other,

@@ -42,7 +42,7 @@ async fn load_indexes(app: &TestApp) -> Vec<String> {
 
 /// The indexes of a database the migrations have just made.
 async fn as_migrated(app: &TestApp) -> Vec<String> {
-    Store::open(&app.db_path)
+    Store::open(&app.database.location)
         .await
         .expect("opens")
         .close()
@@ -122,12 +122,12 @@ async fn a_first_load_that_fails_still_leaves_the_indexes_built() {
 async fn indexes_a_crashed_load_left_dropped_are_built_when_the_database_opens() {
     let app = paginated_app().await;
     let migrated = as_migrated(&app).await;
-    let store = Store::open(&app.db_path).await.expect("opens");
+    let store = Store::open(&app.database.location).await.expect("opens");
     store.suspend_indexes().await.expect("dropped");
     store.close().await;
     assert!(load_indexes(&app).await.is_empty());
 
-    Store::open(&app.db_path)
+    Store::open(&app.database.location)
         .await
         .expect("opens")
         .close()

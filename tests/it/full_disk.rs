@@ -91,6 +91,7 @@ async fn a_page_write_that_fills_the_disk_fails_and_the_next_tick_succeeds_once_
     };
     let mut app = spawn_app(3000).await;
     app.db_path = tmpfs.path().join("xtrakit.db");
+    app.database.location = xtrakit_sync::store::Location::Sqlite(app.db_path.clone());
     let syncer = app.syncer().await;
     let filler: PathBuf = tmpfs.path().join("filler");
     fill_leaving(&filler, 128 * 1024);

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Output, Stdio};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, Connection, SqliteConnection};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
@@ -20,13 +20,16 @@ use xtrakit_sync::store::Store;
 use xtrakit_sync::sync::{LockPolicy, RunReport, SyncAllOutcome, SyncOptions, SyncRequest, Syncer};
 
 use crate::fake_api::{FakeApi, FakeOptions, Fault};
+use crate::test_db::{self, TestDatabase};
 
 pub(crate) const KEY: &str = "test-key";
 
 pub(crate) struct TestApp {
     pub(crate) api: FakeApi,
     pub(crate) dir: TempDir,
+    /// The SQLite file (unused when the tests run on PostgreSQL: see `test_db`).
     pub(crate) db_path: PathBuf,
+    pub(crate) database: TestDatabase,
     pub(crate) options: SyncOptions,
     /// Retries in tests wait milliseconds, not seconds.
     pub(crate) max_retries: u32,
@@ -47,11 +50,13 @@ pub(crate) async fn spawn_app_with(options: FakeOptions) -> TestApp {
     let api = FakeApi::start(options).await.expect("fake API starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("xtrakit.db");
+    let database = test_db::create(&db_path).await;
     let base_url = api.base_url();
     TestApp {
         api,
         dir,
         db_path,
+        database,
         options: SyncOptions {
             lookback_days: 1,
             max_pages: 10_000,
@@ -97,10 +102,11 @@ impl TestApp {
         })
         .expect("client");
         Syncer {
-            store: Store::open(&self.db_path).await.expect("store opens"),
+            store: Store::open(&self.database.location)
+                .await
+                .expect("store opens"),
             client: client.into(),
             options: self.options.clone(),
-            database: self.db_path.clone(),
             progress: None,
         }
     }
@@ -137,20 +143,17 @@ impl TestApp {
     }
 
     /// A separate connection for assertions, as an analyst would open one.
-    pub(crate) async fn db(&self) -> SqlitePool {
-        let options = SqliteConnectOptions::new().filename(&self.db_path);
-        SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
+    pub(crate) async fn db(&self) -> AnyPool {
+        test_db::any_pool(&self.database.location, false)
             .await
             .expect("test connection")
     }
 
     pub(crate) async fn scalar(&self, sql: &str) -> i64 {
         let pool = self.db().await;
-        let value: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(sql);
+        let row = sqlx::query(sql).fetch_one(&pool).await.expect(sql);
         pool.close().await;
-        value
+        test_db::int(&row, 0)
     }
 
     pub(crate) async fn text(&self, sql: &str) -> Option<String> {
@@ -167,7 +170,7 @@ impl TestApp {
 
     pub(crate) async fn events(&self, event: &str) -> i64 {
         let pool = self.db().await;
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE event = ?")
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE event = $1")
             .bind(event)
             .fetch_one(&pool)
             .await
@@ -226,7 +229,7 @@ impl TestApp {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_xtrakit-sync"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("XTRAKIT_DB", &self.db_path)
+            .env("XTRAKIT_DB", self.database.location.to_string())
             .env("XTRAKIT_BASE_URL", &self.base_url)
             .env("XTRAKIT_API_KEY", KEY)
             .current_dir(self.dir.path())
@@ -321,37 +324,38 @@ pub(crate) async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     .await;
 }
 
-/// A read-only connection to the app's database, or `None` while the file does not exist
-/// yet (the daemon creates it).
-async fn try_connect(app: &TestApp) -> Option<SqliteConnection> {
-    let options = SqliteConnectOptions::new()
-        .filename(&app.db_path)
-        .read_only(true);
-    SqliteConnection::connect_with(&options).await.ok()
+/// A connection to the app's database, or `None` while the file does not exist yet (the
+/// daemon creates it).
+async fn try_connect(app: &TestApp) -> Option<AnyPool> {
+    if app.database.location.sqlite_path().is_some() && !app.db_path.exists() {
+        return None;
+    }
+    test_db::any_pool(&app.database.location, true).await.ok()
 }
 
 /// One integer from the database, or `None` while the database or table does not exist yet
 /// (the daemon creates them) or is briefly busy.
 pub(crate) async fn try_scalar(app: &TestApp, sql: &str) -> Option<i64> {
-    let mut conn = try_connect(app).await?;
-    let value = sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(&mut conn)
+    let pool = try_connect(app).await?;
+    let value = sqlx::query(sql)
+        .fetch_one(&pool)
         .await
-        .ok();
-    let _ = conn.close().await;
+        .ok()
+        .map(|row| test_db::int(&row, 0));
+    pool.close().await;
     value
 }
 
 /// One text value from the database, or `None` while there is no row (or no database yet).
 pub(crate) async fn try_text(app: &TestApp, sql: &str) -> Option<String> {
-    let mut conn = try_connect(app).await?;
+    let pool = try_connect(app).await?;
     let value = sqlx::query_scalar::<_, Option<String>>(sql)
-        .fetch_optional(&mut conn)
+        .fetch_optional(&pool)
         .await
         .ok()
         .flatten()
         .flatten();
-    let _ = conn.close().await;
+    pool.close().await;
     value
 }
 

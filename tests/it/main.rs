@@ -4,6 +4,7 @@
 mod fake_api;
 
 mod helpers;
+mod test_db;
 
 mod cli;
 mod cli_check_config;

@@ -2,7 +2,6 @@
 //! batches, history only when `history_retention_days` is set, `customer_groups` never; the
 //! daemon prunes after a tick with one journal line and one `prune` event.
 
-use sqlx::SqlitePool;
 use xtrakit_sync::domain::now_utc;
 use xtrakit_sync::store::{PruneBefore, Store, PRUNE_BATCH};
 
@@ -18,7 +17,7 @@ const RUN_WITH_HISTORY: i64 = 7;
 /// sync, so the real run is the newest) and old history rows on one old run.
 async fn app_with_old_rows() -> TestApp {
     let app = crate::helpers::spawn_app(5).await;
-    Store::open(&app.db_path)
+    Store::open(&app.database.location)
         .await
         .expect("store opens")
         .close()
@@ -55,7 +54,7 @@ async fn app_with_old_rows() -> TestApp {
     app
 }
 
-async fn exec(pool: &SqlitePool, sql: &str) {
+async fn exec(pool: &sqlx::AnyPool, sql: &str) {
     sqlx::query(sql)
         .execute(pool)
         .await
@@ -73,7 +72,9 @@ async fn old_events_and_runs_go_in_batches_while_history_and_groups_stay() {
     let new_events = app
         .scalar(&format!("SELECT count(*) FROM sync_log WHERE at > '{OLD}'"))
         .await;
-    let store = Store::open(&app.db_path).await.expect("store opens");
+    let store = Store::open(&app.database.location)
+        .await
+        .expect("store opens");
 
     let before = PruneBefore {
         log: days_ago(180),

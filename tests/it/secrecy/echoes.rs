@@ -290,7 +290,7 @@ async fn key_echoed_in_every_place_leaves_no_trace(form: Form) {
 
 /// The search above proves nothing unless the echoes reached the database: they did, as
 /// `[redacted]`, and the database is whole.
-async fn assert_echoes_were_stored_redacted(reader: &sqlx::SqlitePool) {
+async fn assert_echoes_were_stored_redacted(reader: &sqlx::AnyPool) {
     let count = |sql: &'static str| async move {
         let n: i64 = sqlx::query_scalar(sql).fetch_one(reader).await.expect(sql);
         n
