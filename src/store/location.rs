@@ -70,7 +70,11 @@ impl PostgresUrl {
     /// Connection options: the URL's parts, then the password from the environment or the
     /// password file, as `psql` would find it.
     pub(super) fn options(&self) -> Result<PgConnectOptions, sqlx::Error> {
-        Ok(PgConnectOptions::from_str(&self.0)?.application_name("xtrakit-sync"))
+        // The server's notices ("relation … already exists, skipping" while migrating) are
+        // not for the daemon's log; warnings and errors still reach it.
+        Ok(PgConnectOptions::from_str(&self.0)?
+            .application_name("xtrakit-sync")
+            .options([("client_min_messages", "warning")]))
     }
 }
 

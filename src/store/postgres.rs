@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _};
-use tracing::{debug, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use super::backend::Pool;
 use super::location::PostgresUrl;
@@ -113,6 +113,7 @@ pub(super) async fn lock_scope(
         .map_err(|e| open_error(url, e))?;
     let key = lock_key(scope);
     let deadline = Instant::now() + wait;
+    let mut said = false;
     loop {
         let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(key)
@@ -124,6 +125,10 @@ pub(super) async fn lock_scope(
         if Instant::now() + LOCK_POLL > deadline {
             let _ = conn.close().await;
             return Ok(None);
+        }
+        if !said {
+            info!("another process is syncing scope {scope}; waiting for it to finish");
+            said = true;
         }
         tokio::time::sleep(LOCK_POLL).await;
     }

@@ -244,7 +244,7 @@ async fn tick_that_finds_a_sync_running_is_skipped_and_logged_and_the_daemon_goe
     }
     let skipped = app
         .text(
-            "SELECT message || '|' || level || '|' || coalesce(sync_run_id, 'none') \
+            "SELECT message || '|' || level || '|' || coalesce(CAST(sync_run_id AS TEXT), 'none') \
              FROM sync_log WHERE event = 'skipped_tick' ORDER BY id LIMIT 1",
         )
         .await

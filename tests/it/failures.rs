@@ -33,7 +33,7 @@ struct AuthFailureRow {
 async fn log_rows(app: &TestApp, event: &str) -> Vec<LogRow> {
     let pool = app.db().await;
     let rows: Vec<RawLogRow> = sqlx::query_as(
-        "SELECT level, http_status, message, detail FROM sync_log WHERE event = ? ORDER BY id",
+        "SELECT level, http_status, message, detail FROM sync_log WHERE event = $1 ORDER BY id",
     )
     .bind(event)
     .fetch_all(&pool)

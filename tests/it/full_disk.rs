@@ -116,9 +116,6 @@ async fn a_page_write_that_fills_the_disk_fails_and_the_next_tick_succeeds_once_
     );
     syncer.store.close().await;
     assert_eq!(app.live_groups().await, 3000);
-    assert_eq!(
-        app.text("PRAGMA integrity_check").await.as_deref(),
-        Some("ok")
-    );
+    assert_eq!(app.integrity().await.as_deref(), Some("ok"));
     assert_eq!(app.last_run_status().await, "success");
 }

@@ -149,6 +149,24 @@ impl TestApp {
             .expect("test connection")
     }
 
+    /// Whether this test runs on PostgreSQL (`XTRAKIT_TEST_POSTGRES`).
+    pub(crate) fn on_postgres(&self) -> bool {
+        self.database.location.sqlite_path().is_none()
+    }
+
+    /// `ok` when the database is whole: SQLite's `integrity_check`; on PostgreSQL (which
+    /// checks its pages itself) that every history row still points at a group.
+    pub(crate) async fn integrity(&self) -> Option<String> {
+        let sql = if self.on_postgres() {
+            "SELECT CASE WHEN count(*) = 0 THEN 'ok' ELSE 'history rows without a group' END \
+             FROM customer_group_history AS h LEFT JOIN customer_groups AS g \
+             ON g.id = h.group_id WHERE g.id IS NULL"
+        } else {
+            "PRAGMA integrity_check"
+        };
+        self.text(sql).await
+    }
+
     pub(crate) async fn scalar(&self, sql: &str) -> i64 {
         let pool = self.db().await;
         let row = sqlx::query(sql).fetch_one(&pool).await.expect(sql);
@@ -383,7 +401,7 @@ impl TestApp {
     pub(crate) async fn event_details(&self, event: &str) -> Vec<serde_json::Value> {
         let pool = self.db().await;
         let rows: Vec<Option<String>> =
-            sqlx::query_scalar("SELECT detail FROM sync_log WHERE event = ? ORDER BY id")
+            sqlx::query_scalar("SELECT detail FROM sync_log WHERE event = $1 ORDER BY id")
                 .bind(event)
                 .fetch_all(&pool)
                 .await
@@ -402,7 +420,7 @@ impl TestApp {
     pub(crate) async fn event_messages(&self, event: &str) -> Vec<String> {
         let pool = self.db().await;
         let rows: Vec<Option<String>> =
-            sqlx::query_scalar("SELECT message FROM sync_log WHERE event = ? ORDER BY id")
+            sqlx::query_scalar("SELECT message FROM sync_log WHERE event = $1 ORDER BY id")
                 .bind(event)
                 .fetch_all(&pool)
                 .await

@@ -39,6 +39,7 @@ mod replaced_database;
 mod retention;
 mod rotation;
 mod run_bookkeeping;
+mod scale_out;
 mod scopes;
 mod secrecy;
 mod sync_basics;

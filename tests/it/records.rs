@@ -233,12 +233,15 @@ async fn string_id_of_digits_is_stored_as_an_integer() {
     let report = app.sync().await;
 
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
-    assert_eq!(
-        app.text("SELECT typeof(id) FROM customer_groups")
-            .await
-            .as_deref(),
-        Some("integer")
-    );
+    let (type_of_id, integer) = if app.on_postgres() {
+        (
+            "SELECT CAST(pg_typeof(id) AS TEXT) FROM customer_groups",
+            "bigint",
+        )
+    } else {
+        ("SELECT typeof(id) FROM customer_groups", "integer")
+    };
+    assert_eq!(app.text(type_of_id).await.as_deref(), Some(integer));
     assert_eq!(app.scalar("SELECT id FROM customer_groups").await, 42);
     assert_eq!(
         column(&app, "raw_json", 42).await.as_deref(),

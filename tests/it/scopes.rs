@@ -232,7 +232,7 @@ async fn insert_running_row(app: &TestApp) -> i64 {
 
 async fn run_row(app: &TestApp, id: i64) -> (String, Option<String>, Option<String>) {
     let pool = app.db().await;
-    let row = sqlx::query_as("SELECT status, finished_at, error FROM sync_runs WHERE id = ?")
+    let row = sqlx::query_as("SELECT status, finished_at, error FROM sync_runs WHERE id = $1")
         .bind(id)
         .fetch_one(&pool)
         .await

@@ -248,9 +248,9 @@ pub(crate) async fn check_files(app: &TestApp, outputs: &[String]) -> Result<(),
     if let Some(out) = outputs.iter().find(|o| o.contains(KEY)) {
         return Err(format!("(e) the API key is in an output:\n{out}"));
     }
-    let integrity = app.text("PRAGMA integrity_check").await;
+    let integrity = app.integrity().await;
     if integrity.as_deref() != Some("ok") {
-        return Err(format!("(f) PRAGMA integrity_check: {integrity:?}"));
+        return Err(format!("(f) integrity check: {integrity:?}"));
     }
     Ok(())
 }

@@ -111,7 +111,7 @@ async fn checks_catch_a_group_lost_behind_the_daemons_back_and_a_leaked_key() {
         .execute(&pool)
         .await
         .expect("tamper");
-    sqlx::query("INSERT INTO sync_log (at, level, event, message) VALUES ('x', 'info', 'x', ?)")
+    sqlx::query("INSERT INTO sync_log (at, level, event, message) VALUES ('x', 'info', 'x', $1)")
         .bind(KEY)
         .execute(&pool)
         .await

@@ -307,7 +307,7 @@ async fn assert_echoes_were_stored_redacted(reader: &sqlx::AnyPool) {
         "auth_failure",
     ] {
         let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sync_log WHERE event = ? \
+            "SELECT count(*) FROM sync_log WHERE event = $1 \
              AND (message LIKE '%[redacted]%' OR detail LIKE '%[redacted]%')",
         )
         .bind(event)

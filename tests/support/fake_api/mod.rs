@@ -18,7 +18,7 @@ mod timestamps;
 mod tls;
 mod wire;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -166,6 +166,10 @@ pub(crate) struct RecordedRequest {
     pub(crate) accept_encoding: Option<String>,
     /// API requests being answered when this one arrived, itself included.
     pub(crate) in_flight: usize,
+    /// Of those, the ones for the same `business_code` (or the same lack of one): two runs
+    /// of one scope at once show here as 2, since one run of a linked listing asks for one
+    /// page at a time.
+    pub(crate) in_flight_same_scope: usize,
 }
 
 impl RecordedRequest {
@@ -249,6 +253,8 @@ struct Shared {
     /// Mutations waiting for the API request count to reach theirs.
     mutations: Mutex<Vec<(usize, Mutation)>>,
     wire: wire::Wire,
+    /// Requests being answered, by their `business_code` query value.
+    scopes_in_flight: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Shared {
@@ -330,6 +336,7 @@ impl FakeApi {
             requests: Mutex::new(Vec::new()),
             mutations: Mutex::new(Vec::new()),
             wire: wire::Wire::default(),
+            scopes_in_flight: Arc::new(Mutex::new(HashMap::new())),
         });
         shared.wire.set_latency(opts.latency);
         let token = CancellationToken::new();

@@ -1,7 +1,8 @@
 //! The axum server: routing, the API handler (record, auth, fault, data) and its lifecycle.
 
+use std::collections::HashMap;
 use std::future::IntoFuture;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -60,6 +61,9 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let _answering = shared.wire.answering();
     let mut rec = record(&req);
     rec.in_flight = shared.wire.in_flight();
+    let scope = rec.query_value("business_code").unwrap_or("").to_owned();
+    let _scope_answering = ScopeAnswering::enter(&shared.scopes_in_flight, scope);
+    rec.in_flight_same_scope = _scope_answering.count;
     lock(&shared.requests).push(rec.clone());
     if let Some(denied) = check_auth(&shared, req.headers()) {
         return denied;
@@ -95,6 +99,37 @@ fn record(req: &Request) -> RecordedRequest {
         user_agent: text(header::USER_AGENT),
         accept_encoding: text(header::ACCEPT_ENCODING),
         in_flight: 0,
+        in_flight_same_scope: 0,
+    }
+}
+
+/// Counts a request among those of its scope being answered, until dropped.
+struct ScopeAnswering {
+    scopes: Arc<Mutex<HashMap<String, usize>>>,
+    scope: String,
+    count: usize,
+}
+
+impl ScopeAnswering {
+    fn enter(scopes: &Arc<Mutex<HashMap<String, usize>>>, scope: String) -> ScopeAnswering {
+        let mut counts = lock(scopes);
+        let count = counts.entry(scope.clone()).or_insert(0);
+        *count += 1;
+        let count = *count;
+        drop(counts);
+        ScopeAnswering {
+            scopes: Arc::clone(scopes),
+            scope,
+            count,
+        }
+    }
+}
+
+impl Drop for ScopeAnswering {
+    fn drop(&mut self) {
+        if let Some(count) = lock(&self.scopes).get_mut(&self.scope) {
+            *count = count.saturating_sub(1);
+        }
     }
 }
 
