@@ -18,7 +18,6 @@ const CODES: &str = "1,2,3";
 
 #[derive(Debug, sqlx::FromRow)]
 struct ScopeRun {
-    id: i64,
     business_code: Option<i64>,
     status: String,
     started_at: String,
@@ -28,7 +27,7 @@ struct ScopeRun {
 async fn runs(app: &TestApp) -> Vec<ScopeRun> {
     let pool = app.db().await;
     let rows = sqlx::query_as::<_, ScopeRun>(
-        "SELECT id, business_code, status, started_at, finished_at FROM sync_runs \
+        "SELECT business_code, status, started_at, finished_at FROM sync_runs \
          ORDER BY business_code, started_at, id",
     )
     .fetch_all(&pool)

@@ -245,6 +245,22 @@ pub(crate) async fn check_files(app: &TestApp, outputs: &[String]) -> Result<(),
             return Err(format!("(e) the API key is in {}", path.display()));
         }
     }
+    if app.on_postgres() {
+        // The database is on the server, not in a file here: search its text columns.
+        let like = format!("%{KEY}%");
+        let found = app
+            .scalar(&format!(
+                "SELECT (SELECT count(*) FROM sync_log WHERE message LIKE '{like}' \
+                 OR detail LIKE '{like}') \
+                 + (SELECT count(*) FROM sync_runs WHERE error LIKE '{like}') \
+                 + (SELECT count(*) FROM customer_groups WHERE raw_json LIKE '{like}') \
+                 + (SELECT count(*) FROM customer_group_history WHERE raw_json LIKE '{like}')"
+            ))
+            .await;
+        if found > 0 {
+            return Err(format!("(e) the API key is in {found} database rows"));
+        }
+    }
     if let Some(out) = outputs.iter().find(|o| o.contains(KEY)) {
         return Err(format!("(e) the API key is in an output:\n{out}"));
     }

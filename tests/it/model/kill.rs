@@ -58,7 +58,7 @@ pub(crate) async fn once_killed_after(
 
 /// Pages committed by the run in progress (0 before its row exists).
 async fn pages_committed(app: &TestApp) -> i64 {
-    if !app.db_path.exists() {
+    if !app.on_postgres() && !app.db_path.exists() {
         return 0;
     }
     let pool = app.db().await;
