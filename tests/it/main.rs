@@ -33,6 +33,7 @@ mod log_volume;
 mod metrics;
 mod model;
 mod pagination;
+mod readme_queries;
 mod records;
 mod repeats;
 mod replaced_database;
