@@ -5,7 +5,8 @@ use chrono::{DateTime, Timelike, Utc};
 use xtrakit_sync::lock::lock_path;
 
 use crate::helpers::{
-    assert_exit, eventually, spawn_app, try_text, wait_until, Daemon, EVERY_SECOND, NEW_YEAR,
+    assert_exit, eventually, spawn_app, try_text, until_at_least, wait_until, Daemon, EVERY_SECOND,
+    NEW_YEAR,
 };
 
 /// A 6-field cron that fires once a day, at `at`'s second.
@@ -82,10 +83,17 @@ async fn both_schedules_firing_together_make_one_full_run_and_no_skipped_tick() 
     let every_two = "*/2 * * * * *";
 
     let daemon = Daemon::start_with_full_schedule(&app, every_two, every_two, &[], &[]);
-    let sql = "SELECT group_concat(mode) FROM (SELECT mode FROM sync_runs \
-               WHERE trigger = 'schedule' ORDER BY id) HAVING count(*) >= 3";
-    let modes = eventually("three scheduled runs", || try_text(&app, sql)).await;
+    let count = "SELECT count(*) FROM sync_runs WHERE trigger = 'schedule'";
+    until_at_least(&app, "three scheduled runs", count, 3).await;
+    let pool = app.db().await;
+    let modes: Vec<String> = sqlx::query_scalar(
+        "SELECT mode FROM sync_runs WHERE trigger = 'schedule' ORDER BY id LIMIT 3",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("modes");
+    pool.close().await;
 
-    assert_eq!(modes, "full,full,full", "{}", daemon.log());
+    assert_eq!(modes, ["full", "full", "full"], "{}", daemon.log());
     assert_eq!(app.events("skipped_tick").await, 0, "{}", daemon.log());
 }
