@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use tracing::{debug, instrument};
 
 use super::backend::{query, Backend, Target, Tx};
+use super::copy::CopyRows;
 use super::runs::{insert_events, LogEvent};
 use super::{sql, Store, StoreError};
 use crate::domain::{format_timestamp, GroupRecord, Scope};
@@ -157,10 +158,18 @@ impl Store {
         let now = format_timestamp(page.now);
         let (inserts, overwrites): (Vec<&Write>, Vec<&Write>) =
             writes.iter().partition(|w| w.change == Change::Insert);
-        write_groups(&mut tx, &inserts, sql::insert_groups, page.scope, &now).await?;
+        match &mut tx {
+            Tx::Postgres(pg) => copy_groups(pg, &inserts, page.scope, &now).await?,
+            Tx::Sqlite(_) => {
+                write_groups(&mut tx, &inserts, sql::insert_groups, page.scope, &now).await?
+            }
+        }
         write_groups(&mut tx, &overwrites, sql::update_groups, page.scope, &now).await?;
         if page.history {
-            record_history(&mut tx, &writes, page.run_id, &now).await?;
+            match &mut tx {
+                Tx::Postgres(pg) => copy_history(pg, &writes, page.run_id, &now).await?,
+                Tx::Sqlite(_) => record_history(&mut tx, &writes, page.run_id, &now).await?,
+            }
         }
         insert_events(&mut tx, Some(page.run_id), page.now, page.events).await?;
         let written: HashSet<i64> = writes.iter().map(|w| w.record.id).collect();
@@ -239,6 +248,53 @@ async fn write_groups(
         }
         q.execute(conn).await?;
     }
+    Ok(())
+}
+
+/// PostgreSQL: the new groups in one `COPY`, laid out as for [`write_groups`].
+async fn copy_groups(
+    conn: &mut sqlx::PgConnection,
+    rows: &[&Write<'_>],
+    scope: Scope,
+    now: &str,
+) -> Result<(), StoreError> {
+    let mut copy = CopyRows::new();
+    for w in rows {
+        let r = w.record;
+        copy.int(Some(r.id))
+            .int(r.business_code.or(scope.business_code()))
+            .text(r.group_name.as_deref())
+            .text(r.group_description.as_deref())
+            .text(w.created_at.as_deref())
+            .text(w.updated_at.as_deref())
+            .text(Some(r.raw_json.as_str()))
+            .text(Some(now))
+            .text(Some(now))
+            .text(None);
+        copy.end_row();
+    }
+    copy.send(conn, &sql::copy_groups()).await?;
+    Ok(())
+}
+
+/// PostgreSQL: the page's history rows in one `COPY`.
+async fn copy_history(
+    conn: &mut sqlx::PgConnection,
+    writes: &[Write<'_>],
+    run_id: i64,
+    now: &str,
+) -> Result<(), StoreError> {
+    let mut copy = CopyRows::new();
+    for w in writes {
+        copy.int(Some(w.record.id))
+            .int(Some(run_id))
+            .text(Some(w.change.as_str()))
+            .text(Some(now))
+            .text(w.updated_at.as_deref())
+            .text(Some(w.record.raw_json.as_str()));
+        copy.end_row();
+    }
+    copy.send(conn, &sql::copy_history()).await?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod bookkeeping;
 #[macro_use]
 mod columns;
 mod connect;
+mod copy;
 mod deletions;
 mod groups;
 mod identity;

@@ -61,7 +61,8 @@ pub(super) fn list_placeholders(first: usize, n: usize) -> String {
 
 use super::backend::Backend;
 
-const GROUP_COLUMNS: &str = "id, business_code, group_name, group_description, created_at, \
+pub(super) const GROUP_COLUMNS: &str =
+    "id, business_code, group_name, group_description, created_at, \
                              updated_at, raw_json, first_seen_at, last_changed_at, deleted_at";
 
 /// Groups not stored yet (the page's transaction has just looked). `OR FAIL` instead of the
@@ -94,6 +95,18 @@ pub(super) fn update_groups(backend: Backend, rows: usize) -> String {
         backend.or_fail(),
         values_placeholders(1, rows, 10)
     )
+}
+
+pub(super) const HISTORY_COLUMNS: &str =
+    "group_id, sync_run_id, change, recorded_at, updated_at, raw_json";
+
+/// The `COPY` statements of PostgreSQL's page writes (see `copy`).
+pub(super) fn copy_groups() -> String {
+    format!("COPY customer_groups ({GROUP_COLUMNS}) FROM STDIN")
+}
+
+pub(super) fn copy_history() -> String {
+    format!("COPY customer_group_history ({HISTORY_COLUMNS}) FROM STDIN")
 }
 
 pub(super) fn insert_history(rows: usize) -> String {
