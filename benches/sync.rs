@@ -46,6 +46,8 @@ mod fake_api;
 mod floor;
 #[path = "sync/launcher.rs"]
 mod launcher;
+#[path = "sync/postgres.rs"]
+mod postgres;
 #[path = "sync/report.rs"]
 mod report;
 
@@ -156,7 +158,12 @@ pub(crate) fn order(scenario: &str) -> usize {
         "incremental-1pct" => 3,
         "noop" => 4,
         "latency-numbered" => 5,
-        _ => 6,
+        "latency-links" => 6,
+        "pg-copy-floor" => 7,
+        "pg-full" => 8,
+        "pg-incremental-1pct" => 9,
+        "pg-noop" => 10,
+        _ => 11,
     }
 }
 
@@ -183,6 +190,12 @@ fn main() {
             eprintln!("run {run}/{}: N = {n}", plan.runs);
             let noop = plan.noop_sizes.contains(&n);
             runtime.block_on(size_scenarios(&launcher, n, noop, &mut results));
+            if let Some(server) = postgres::server() {
+                eprintln!("run {run}/{}: N = {n} on PostgreSQL", plan.runs);
+                let scenarios =
+                    postgres::postgres_scenarios(&launcher, &server, n, noop, &mut results);
+                runtime.block_on(scenarios);
+            }
         }
         for &n in plan.noop_sizes.iter().filter(|n| !plan.sizes.contains(n)) {
             eprintln!("run {run}/{}: noop on N = {n}", plan.runs);
@@ -358,10 +371,13 @@ pub(crate) async fn run_sync(launcher: &Shared<Launcher>, fake: &FakeApi, db: &P
     }
     let wire_before = fake.wire_bytes();
     let (launcher, path, base) = (launcher.clone(), db.to_owned(), fake.base_url());
-    let ran =
-        tokio::task::spawn_blocking(move || launcher.lock().expect("launcher").run(&path, &base))
-            .await
-            .expect("launcher thread");
+    let ran = tokio::task::spawn_blocking(move || {
+        let dir = path.parent().expect("db in a dir");
+        let db = path.to_str().expect("UTF-8 temp path");
+        launcher.lock().expect("launcher").run(db, dir, &base)
+    })
+    .await
+    .expect("launcher thread");
     if ran.code != 0 {
         let log = std::fs::read_to_string(db.with_file_name("sync.log")).unwrap_or_default();
         panic!("xtrakit-sync --once exited with {}:\n{log}", ran.code);

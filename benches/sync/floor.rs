@@ -84,7 +84,7 @@ fn floor_sample(records: u64, started: Instant) -> Sample {
     }
 }
 
-fn groups_of(body: &[u8]) -> xtrakit_sync::api::Groups {
+pub(crate) fn groups_of(body: &[u8]) -> xtrakit_sync::api::Groups {
     let parsed = parse_body(body).expect("a JSON body");
     let Content::Groups(groups) = parsed.content else {
         panic!("a page without groups");

@@ -44,9 +44,10 @@ impl Launcher {
         }
     }
 
-    pub(crate) fn run(&mut self, db: &Path, base_url: &str) -> Ran {
-        let db = db.to_str().expect("UTF-8 temp path");
-        writeln!(self.input, "{db}\t{base_url}").expect("launcher request");
+    /// One sync into `db` (a SQLite path or a PostgreSQL URL), its log in `dir`.
+    pub(crate) fn run(&mut self, db: &str, dir: &Path, base_url: &str) -> Ran {
+        let dir = dir.to_str().expect("UTF-8 temp path");
+        writeln!(self.input, "{db}\t{dir}\t{base_url}").expect("launcher request");
         self.input.flush().expect("launcher request");
         let mut line = String::new();
         self.output.read_line(&mut line).expect("launcher answer");
@@ -70,15 +71,19 @@ impl Drop for Launcher {
     }
 }
 
-/// The launcher's loop: for each `DB<TAB>BASE_URL` line, one `xtrakit-sync --once`; answers
+/// The launcher's loop: for each `DB<TAB>DIR<TAB>BASE_URL` line, one `xtrakit-sync --once`
+/// (PostgreSQL's `PG…` variables passed on, for its password); answers
 /// `EXIT_CODE<TAB>WALL_SECONDS<TAB>PEAK_RSS_KIB<TAB>OWN_PEAK_KIB`.
 pub(crate) fn launcher() {
     let mut out = std::io::stdout().lock();
     for line in std::io::stdin().lock().lines() {
         let line = line.expect("request");
-        let (db, base_url) = line.split_once('\t').expect("DB<TAB>BASE_URL");
-        let db = Path::new(db);
-        let dir = db.parent().expect("db in a dir");
+        let mut fields = line.splitn(3, '\t');
+        let (Some(db), Some(dir), Some(base_url)) = (fields.next(), fields.next(), fields.next())
+        else {
+            panic!("DB<TAB>DIR<TAB>BASE_URL, not {line:?}");
+        };
+        let dir = Path::new(dir);
         let log = std::fs::File::create(dir.join("sync.log")).expect("log file");
         let started = Instant::now();
         // Reaped by `wait_with_rusage`, which `Child::wait` cannot replace: it drops the rusage.
@@ -91,6 +96,7 @@ pub(crate) fn launcher() {
             .env("XTRAKIT_BASE_URL", base_url)
             .env("XTRAKIT_API_KEY", KEY)
             .env("XTRAKIT_LOG_FORMAT", "text")
+            .envs(std::env::vars().filter(|(k, _)| k.starts_with("PG")))
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -69,6 +69,9 @@ fn note(results: &Results, scenario: &str, n: usize, summary: &Sample) -> Option
         "full" => ratio(results, "full", "load-floor", n).map(|r| format!("{r:.2}x load floor")),
         "incremental-1pct" => ratio(results, "incremental-1pct", "update-floor", n)
             .map(|r| format!("{r:.2}x update floor")),
+        "pg-full" => {
+            ratio(results, "pg-full", "pg-copy-floor", n).map(|r| format!("{r:.2}x COPY floor"))
+        }
         "latency-numbered" | "latency-links" => Some(format!(
             "{:.2}x of {}",
             summary.wall / latency_floor(),
@@ -139,7 +142,7 @@ pub(crate) fn print_targets(plan: &Plan, results: &Results) {
     };
     let verdict = |ok: bool| if ok { "holds" } else { "MISSED" };
     println!();
-    println!("targets (issues 4 and 9):");
+    println!("targets (issues 4, 9 and 12):");
     if let Some(r) = ratio(results, "full", "load-floor", big) {
         println!(
             "  full {big} <= 1.0x load floor: {r:.2}x  {}",
@@ -188,6 +191,7 @@ pub(crate) fn print_targets(plan: &Plan, results: &Results) {
     };
     latency("latency-numbered", 0.35);
     latency("latency-links", 1.1);
+    print_postgres_targets(plan, results);
     if let Some(w) = figure("full", big).and_then(|s| s.wire) {
         println!(
             "  full {big} on the wire: {:.1} MiB compressed for {:.1} MiB of JSON ({:.1}x smaller)",
@@ -226,4 +230,33 @@ fn print_noop_targets(plan: &Plan, results: &Results) {
         "  noop writes no customer_groups or history row (all noop runs): {written} written  {}",
         verdict(written == 0)
     );
+}
+
+/// Issue 12: PostgreSQL's full load within 1.5x of the COPY floor, memory flat in N.
+fn print_postgres_targets(plan: &Plan, results: &Results) {
+    let big = plan.sizes.iter().copied().max().unwrap_or(0);
+    let small = plan.sizes.iter().copied().min().unwrap_or(0);
+    let verdict = |ok: bool| if ok { "holds" } else { "MISSED" };
+    if let Some(r) = ratio(results, "pg-full", "pg-copy-floor", big) {
+        println!(
+            "  pg-full {big} <= 1.5x COPY floor: {r:.2}x  {}",
+            verdict(r <= 1.5)
+        );
+    }
+    let rss = |n| {
+        results
+            .get(&(order("pg-full"), "pg-full", n))
+            .and_then(|s| summary(s).rss_kib)
+            .map(|k| k as f64 / 1024.0)
+    };
+    if let (Some(a), Some(b)) = (rss(small), rss(big)) {
+        if small != big {
+            let growth = b / a - 1.0;
+            println!(
+                "  pg-full RSS flat, {small} vs {big} within 10%: {a:.1} vs {b:.1} MiB ({:+.1}%)  {}",
+                100.0 * growth,
+                verdict(growth.abs() <= 0.10)
+            );
+        }
+    }
 }
