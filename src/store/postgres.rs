@@ -56,6 +56,10 @@ pub(super) async fn connect(url: &PostgresUrl) -> Result<PgPool, StoreError> {
         .options()
         .map_err(|e| open_error(url, e))?
         .disable_statement_logging();
+    // One connection first: the pool would retry a refused connection until its acquire
+    // timeout and then say only "pool timed out"; this says why, at once.
+    let probe = options.connect().await.map_err(|e| open_error(url, e))?;
+    let _ = probe.close().await;
     PgPoolOptions::new()
         .max_connections(POOL_SIZE)
         .connect_with(options)

@@ -105,3 +105,35 @@ async fn migrate_says_created_for_a_new_file_and_up_to_date_after() {
         stdout(&second)
     );
 }
+
+#[tokio::test]
+async fn a_postgres_server_that_does_not_answer_is_named_once_by_every_command() {
+    let app = spawn_app(1).await;
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("postgres://nobody@127.0.0.1:{port}/xtrakit");
+    each_command_says_once(&app, &url, "Connection refused").await;
+    each_command_says_once(&app, &url, "is the server running").await;
+}
+
+#[tokio::test]
+async fn a_postgres_url_with_a_password_is_refused_without_showing_it() {
+    let app = spawn_app(1).await;
+    for command in COMMANDS {
+        let mut args = command.to_vec();
+        args.extend([
+            "--db",
+            "postgres://sync:hunter2-secret@127.0.0.1:5432/xtrakit",
+        ]);
+        let out = app.run_binary(&args, &[]).await;
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains("PGPASSWORD"), "{command:?}: {err}");
+        assert!(!err.contains("hunter2"), "{command:?}: {err}");
+        assert!(!stdout(&out).contains("hunter2"), "{command:?}");
+    }
+    assert!(!app.db_path.exists(), "nothing was created");
+}
