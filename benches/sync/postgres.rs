@@ -231,7 +231,20 @@ pub(crate) async fn run_sync_pg(
     db: &PgDb,
     dir: &Path,
 ) -> Sample {
-    let before = db.snapshot().await;
+    // A new database has no tables until the sync migrates it (as a new SQLite file).
+    let migrated = db
+        .count("SELECT count(*) FROM pg_tables WHERE tablename = 'sync_state'")
+        .await
+        > 0;
+    let before = match migrated {
+        true => db.snapshot().await,
+        false => Snapshot {
+            last_changed: String::new(),
+            history: 0,
+            last_received: 0,
+            filter: String::new(),
+        },
+    };
     let fresh = before.last_changed.is_empty();
     if !fresh {
         while format_timestamp(now_utc()) <= before.last_changed {

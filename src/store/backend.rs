@@ -27,10 +27,21 @@ impl Backend {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    /// Parameter `k` (from 1) of a generated statement: `?` on SQLite (see
+    /// `sql::values_placeholders` for why never `?k` or `$k` there), `$k` on PostgreSQL.
+    pub(super) fn param(self, k: usize) -> String {
+        let mut text = String::new();
+        self.push_param(&mut text, k);
+        text
+    }
+
+    pub(super) fn push_param(self, text: &mut String, k: usize) {
         match self {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
+            Backend::Sqlite => text.push('?'),
+            Backend::Postgres => {
+                text.push('$');
+                text.push_str(&k.to_string());
+            }
         }
     }
 }

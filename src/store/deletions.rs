@@ -110,15 +110,15 @@ impl Store {
             let (chunk, tail) = rest.split_at(size);
             rest = tail;
             if history {
-                let text = sql::history_of_deleted(chunk.len());
+                let text = sql::history_of_deleted(backend, chunk.len());
                 let mut q = query(backend, &text).bind(run_id).bind(now.as_str());
                 for id in chunk {
                     q = q.bind(*id);
                 }
                 q.execute(&mut tx).await?;
             }
-            let text = sql::mark_deleted(chunk.len());
-            let mut q = query(backend, &text).bind(now.as_str());
+            let text = sql::mark_deleted(backend, chunk.len());
+            let mut q = query(backend, &text).bind(now.as_str()).bind(now.as_str());
             for id in chunk {
                 q = q.bind(*id);
             }

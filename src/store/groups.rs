@@ -198,7 +198,7 @@ async fn diff_page(
     for size in sql::statement_sizes(records.len(), sql::RECORDS_PER_DIFF) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let text = sql::diff_page(chunk.len());
+        let text = sql::diff_page(backend, chunk.len());
         let mut q = query(backend, &text);
         for r in chunk {
             q = q.bind(r.id).bind(r.raw_json.as_str());
@@ -309,7 +309,7 @@ async fn record_history(
     for size in sql::statement_sizes(writes.len(), sql::ROWS_PER_STATEMENT) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let text = sql::insert_history(chunk.len());
+        let text = sql::insert_history(backend, chunk.len());
         let mut q = query(backend, &text);
         for w in chunk {
             q = q

@@ -310,7 +310,7 @@ pub(super) async fn insert_events(
         .collect();
     let backend = conn.backend();
     for chunk in fresh.chunks(sql::EVENTS_PER_STATEMENT) {
-        let text = sql::insert_log(chunk.len());
+        let text = sql::insert_log(backend, chunk.len());
         let mut q = query(backend, &text);
         for e in chunk {
             q = q
@@ -336,7 +336,7 @@ async fn already_logged(
     let mut found = HashSet::new();
     let once: Vec<&LogEvent> = events.iter().filter(|e| e.once).collect();
     for chunk in once.chunks(sql::EVENTS_PER_STATEMENT) {
-        let text = sql::logged_details(chunk.len());
+        let text = sql::logged_details(backend, chunk.len());
         let mut q = query(backend, &text);
         for e in chunk {
             q = q.bind(e.event).bind(e.detail.as_deref());
