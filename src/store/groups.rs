@@ -3,12 +3,16 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
+use futures_util::future::join;
 use futures_util::TryStreamExt;
-use sqlx::{Row, SqliteConnection};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Row, Sqlite, SqliteConnection};
 use tracing::{debug, instrument};
 
 use super::runs::{insert_events, LogEvent};
-use super::{sql, Store, StoreError};
+use super::sql::{self, PageText};
+use super::{Store, StoreError};
 use crate::domain::{format_timestamp, GroupRecord, Scope};
 
 /// Writer's exclusive lock up front: a deferred transaction that reads first could fail to
@@ -162,11 +166,16 @@ impl Store {
         let now = format_timestamp(page.now);
         let (inserts, overwrites): (Vec<&Write>, Vec<&Write>) =
             writes.iter().partition(|w| w.change == Change::Insert);
-        write_groups(&mut tx, &inserts, sql::insert_groups, page.scope, &now).await?;
-        write_groups(&mut tx, &overwrites, sql::update_groups, page.scope, &now).await?;
-        if page.history {
-            record_history(&mut tx, &writes, page.run_id, &now).await?;
-        }
+        let history: &[Write] = if page.history { &writes } else { &[] };
+        let statements = group_statements(&inserts, PageText::InsertGroups, page.scope, &now)
+            .chain(group_statements(
+                &overwrites,
+                PageText::UpdateGroups,
+                page.scope,
+                &now,
+            ))
+            .chain(history_statements(history, page.run_id, &now));
+        execute_overlapped(&mut tx, statements).await?;
         insert_events(&mut tx, Some(page.run_id), page.now, page.events).await?;
         let written: HashSet<i64> = writes.iter().map(|w| w.record.id).collect();
         let record_events: Vec<LogEvent> = page
@@ -217,63 +226,81 @@ async fn diff_page(
     Ok(stored)
 }
 
-/// Writes `rows` to `customer_groups` with the statement `text` makes for a row count.
-async fn write_groups(
+/// A statement with its values bound, owning them: built while the statement before it runs.
+type Statement = Query<'static, Sqlite, SqliteArguments<'static>>;
+
+/// Runs `statements` in order, building each while SQLite runs the one before it. sqlx binds
+/// on the caller's thread, and SQLite's worker thread would otherwise wait while each is built
+/// (in a first load of a million groups it waited ~3 s of 9.2 s, mostly for this). The values
+/// are owned, so sqlx copies nothing more on the caller's side once a statement is sent.
+async fn execute_overlapped(
     conn: &mut SqliteConnection,
-    rows: &[&Write<'_>],
-    text: fn(usize) -> String,
-    scope: Scope,
-    now: &str,
+    mut statements: impl Iterator<Item = Statement>,
 ) -> Result<(), StoreError> {
+    let mut next = statements.next();
+    while let Some(current) = next {
+        // `join` polls the execution first: the statement is on its way before the next is
+        // built.
+        let (done, built) = join(current.execute(&mut *conn), async { statements.next() }).await;
+        done?;
+        next = built;
+    }
+    Ok(())
+}
+
+/// The statements that write `rows` to `customer_groups` (`kind`: inserts or overwrites),
+/// each made when asked for.
+fn group_statements<'a>(
+    rows: &'a [&'a Write<'a>],
+    kind: PageText,
+    scope: Scope,
+    now: &'a str,
+) -> impl Iterator<Item = Statement> + 'a {
     let mut rest = rows;
-    for size in sql::statement_sizes(rows.len(), sql::ROWS_PER_STATEMENT) {
+    sql::statement_sizes(rows.len(), sql::ROWS_PER_STATEMENT).map(move |size| {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let text = text(chunk.len());
-        let mut q = sqlx::query(&text);
+        let mut q = sqlx::query(sql::page_text(kind, size));
         for w in chunk {
             let r = w.record;
             q = q
                 .bind(r.id)
                 .bind(r.business_code.or(scope.business_code()))
-                .bind(r.group_name.as_deref())
-                .bind(r.group_description.as_deref())
-                .bind(w.created_at.as_deref())
-                .bind(w.updated_at.as_deref())
-                .bind(r.raw_json.as_str())
-                .bind(now)
-                .bind(now)
-                .bind(None::<&str>);
+                .bind(r.group_name.clone())
+                .bind(r.group_description.clone())
+                .bind(w.created_at.clone())
+                .bind(w.updated_at.clone())
+                .bind(r.raw_json.clone())
+                .bind(now.to_owned())
+                .bind(now.to_owned())
+                .bind(None::<String>);
         }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+        q
+    })
 }
 
-async fn record_history(
-    conn: &mut SqliteConnection,
-    writes: &[Write<'_>],
+/// The statements that add a history row for each of `writes`, each made when asked for.
+fn history_statements<'a>(
+    writes: &'a [Write<'a>],
     run_id: i64,
-    now: &str,
-) -> Result<(), StoreError> {
+    now: &'a str,
+) -> impl Iterator<Item = Statement> + 'a {
     let mut rest = writes;
-    for size in sql::statement_sizes(writes.len(), sql::ROWS_PER_STATEMENT) {
+    sql::statement_sizes(writes.len(), sql::ROWS_PER_STATEMENT).map(move |size| {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let text = sql::insert_history(chunk.len());
-        let mut q = sqlx::query(&text);
+        let mut q = sqlx::query(sql::page_text(PageText::InsertHistory, size));
         for w in chunk {
             q = q
                 .bind(w.record.id)
                 .bind(run_id)
                 .bind(w.change)
-                .bind(now)
-                .bind(w.updated_at.as_deref())
-                .bind(w.record.raw_json.as_str());
+                .bind(now.to_owned())
+                .bind(w.updated_at.clone())
+                .bind(w.record.raw_json.clone());
         }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+        q
+    })
 }
 
 async fn add_to_run(

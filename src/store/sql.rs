@@ -5,6 +5,9 @@
 //! count is one more compiled statement held in memory (a 100-row upsert compiles to
 //! ~100 KiB). [`statement_sizes`] therefore cuts any number of rows into a few fixed sizes.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
 /// Rows per multi-row statement: a page of 1 000 records in one statement per table. Each
 /// statement is a round trip to sqlx's worker thread, during which the writer waits for the
 /// next one to be bound: 100-row statements cost a first load of 300 000 groups ~0.6 s more
@@ -32,6 +35,33 @@ pub(super) fn statement_sizes(total: usize, max: usize) -> impl Iterator<Item = 
     std::iter::repeat_n(max, full).chain(powers)
 }
 
+/// The page writes whose text depends on how many rows a statement carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum PageText {
+    InsertGroups,
+    UpdateGroups,
+    InsertHistory,
+}
+
+/// The text of `kind` for `rows` rows, made once per process and kept, as sqlx keeps the
+/// statement compiled from it: every page asks for the same few texts (see
+/// [`statement_sizes`]), so at most `1 + log2(ROWS_PER_STATEMENT)` per kind are ever made,
+/// instead of a 30 kB string formatted for every statement.
+pub(super) fn page_text(kind: PageText, rows: usize) -> &'static str {
+    static TEXTS: OnceLock<Mutex<HashMap<(PageText, usize), &'static str>>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(Default::default);
+    // A panic elsewhere while the lock was held left the map whole: entries are only added.
+    let mut texts = texts.lock().unwrap_or_else(PoisonError::into_inner);
+    texts.entry((kind, rows)).or_insert_with(|| {
+        let text = match kind {
+            PageText::InsertGroups => insert_groups(rows),
+            PageText::UpdateGroups => update_groups(rows),
+            PageText::InsertHistory => insert_history(rows),
+        };
+        Box::leak(text.into_boxed_str())
+    })
+}
+
 /// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` columns.
 pub(super) fn values_placeholders(rows: usize, columns: usize) -> String {
     let row = format!("({})", vec!["?"; columns].join(", "));
@@ -50,7 +80,7 @@ const GROUP_COLUMNS: &str = "id, business_code, group_name, group_description, c
 /// default `ABORT`: a failed statement fails the whole page transaction anyway, and a
 /// multi-row insert that cannot abort half-way needs no statement journal, which would
 /// otherwise copy every index page the statement touches.
-pub(super) fn insert_groups(rows: usize) -> String {
+fn insert_groups(rows: usize) -> String {
     format!(
         "INSERT OR FAIL INTO customer_groups ({GROUP_COLUMNS}) VALUES {}",
         values_placeholders(rows, 10)
@@ -62,7 +92,7 @@ pub(super) fn insert_groups(rows: usize) -> String {
 /// identical (and live) cost no write, whatever the caller believed. An `UPDATE … FROM` rather
 /// than an upsert, with `OR FAIL`: an upsert's update may abort half-way, so SQLite copied
 /// every page it touched to a statement journal first, a fifth of an incremental run's time.
-pub(super) fn update_groups(rows: usize) -> String {
+fn update_groups(rows: usize) -> String {
     format!(
         "UPDATE OR FAIL customer_groups SET \
          business_code = v.column2, group_name = v.column3, group_description = v.column4, \
@@ -76,7 +106,7 @@ pub(super) fn update_groups(rows: usize) -> String {
     )
 }
 
-pub(super) fn insert_history(rows: usize) -> String {
+fn insert_history(rows: usize) -> String {
     format!(
         "INSERT INTO customer_group_history \
          (group_id, sync_run_id, change, recorded_at, updated_at, raw_json) VALUES {}",
@@ -148,6 +178,14 @@ mod tests {
             10 * ROWS_PER_STATEMENT
         );
         assert_eq!(diff_page(RECORDS_PER_DIFF).matches('?').count(), 1000);
+    }
+
+    #[test]
+    fn page_texts_are_made_once() {
+        let text = page_text(PageText::InsertHistory, 3);
+        assert_eq!(text, insert_history(3));
+        assert!(std::ptr::eq(text, page_text(PageText::InsertHistory, 3)));
+        assert_ne!(text, page_text(PageText::InsertHistory, 2));
     }
 
     #[test]
