@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 use tracing::{debug, instrument};
 
-use super::backend::{query, Backend, Target, Tx};
-use super::copy::CopyRows;
+use super::backend::{query, Target, Tx};
+use super::page_rows;
 use super::runs::{insert_events, LogEvent};
 use super::{sql, Store, StoreError};
 use crate::domain::{format_timestamp, GroupRecord, Scope};
@@ -43,7 +43,7 @@ pub struct PageCounts {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Change {
+pub(super) enum Change {
     Insert,
     Update,
     Restore,
@@ -52,7 +52,7 @@ enum Change {
 text_column!(Change);
 
 impl Change {
-    fn as_str(&self) -> &'static str {
+    pub(super) fn as_str(&self) -> &'static str {
         match self {
             Change::Insert => "insert",
             Change::Update => "update",
@@ -63,11 +63,11 @@ impl Change {
 
 /// A record to write, with its timestamps as the database stores them (formatted once for
 /// both the row and its history).
-struct Write<'a> {
-    record: &'a GroupRecord,
-    change: Change,
-    created_at: Option<String>,
-    updated_at: Option<String>,
+pub(super) struct Write<'a> {
+    pub(super) record: &'a GroupRecord,
+    pub(super) change: Change,
+    pub(super) created_at: Option<String>,
+    pub(super) updated_at: Option<String>,
 }
 
 /// Which records of a page are looked up before writing.
@@ -158,19 +158,16 @@ impl Store {
         let now = format_timestamp(page.now);
         let (inserts, overwrites): (Vec<&Write>, Vec<&Write>) =
             writes.iter().partition(|w| w.change == Change::Insert);
-        match &mut tx {
-            Tx::Postgres(pg) => copy_groups(pg, &inserts, page.scope, &now).await?,
-            Tx::Sqlite(_) => {
-                write_groups(&mut tx, &inserts, sql::insert_groups, page.scope, &now).await?
-            }
-        }
-        write_groups(&mut tx, &overwrites, sql::update_groups, page.scope, &now).await?;
-        if page.history {
-            match &mut tx {
-                Tx::Postgres(pg) => copy_history(pg, &writes, page.run_id, &now).await?,
-                Tx::Sqlite(_) => record_history(&mut tx, &writes, page.run_id, &now).await?,
-            }
-        }
+        let history: &[Write] = if page.history { &writes } else { &[] };
+        let rows = page_rows::PageRows {
+            inserts: &inserts,
+            overwrites: &overwrites,
+            history,
+            scope: page.scope,
+            run_id: page.run_id,
+            now: &now,
+        };
+        rows.write(&mut tx).await?;
         insert_events(&mut tx, Some(page.run_id), page.now, page.events).await?;
         let written: HashSet<i64> = writes.iter().map(|w| w.record.id).collect();
         let record_events: Vec<LogEvent> = page
@@ -215,114 +212,6 @@ async fn diff_page(
         .await?;
     }
     Ok(stored)
-}
-
-/// Writes `rows` to `customer_groups` with the statement `text` makes for a row count.
-async fn write_groups(
-    conn: &mut Tx<'_>,
-    rows: &[&Write<'_>],
-    text: fn(Backend, usize) -> String,
-    scope: Scope,
-    now: &str,
-) -> Result<(), StoreError> {
-    let backend = conn.backend();
-    let mut rest = rows;
-    for size in sql::statement_sizes(rows.len(), sql::ROWS_PER_STATEMENT) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let text = text(backend, chunk.len());
-        let mut q = query(backend, &text);
-        for w in chunk {
-            let r = w.record;
-            q = q
-                .bind(r.id)
-                .bind(r.business_code.or(scope.business_code()))
-                .bind(r.group_name.as_deref())
-                .bind(r.group_description.as_deref())
-                .bind(w.created_at.as_deref())
-                .bind(w.updated_at.as_deref())
-                .bind(r.raw_json.as_str())
-                .bind(now)
-                .bind(now)
-                .bind(None::<&str>);
-        }
-        q.execute(conn).await?;
-    }
-    Ok(())
-}
-
-/// PostgreSQL: the new groups in one `COPY`, laid out as for [`write_groups`].
-async fn copy_groups(
-    conn: &mut sqlx::PgConnection,
-    rows: &[&Write<'_>],
-    scope: Scope,
-    now: &str,
-) -> Result<(), StoreError> {
-    let mut copy = CopyRows::new();
-    for w in rows {
-        let r = w.record;
-        copy.int(Some(r.id))
-            .int(r.business_code.or(scope.business_code()))
-            .text(r.group_name.as_deref())
-            .text(r.group_description.as_deref())
-            .text(w.created_at.as_deref())
-            .text(w.updated_at.as_deref())
-            .text(Some(r.raw_json.as_str()))
-            .text(Some(now))
-            .text(Some(now))
-            .text(None);
-        copy.end_row();
-    }
-    copy.send(conn, &sql::copy_groups()).await?;
-    Ok(())
-}
-
-/// PostgreSQL: the page's history rows in one `COPY`.
-async fn copy_history(
-    conn: &mut sqlx::PgConnection,
-    writes: &[Write<'_>],
-    run_id: i64,
-    now: &str,
-) -> Result<(), StoreError> {
-    let mut copy = CopyRows::new();
-    for w in writes {
-        copy.int(Some(w.record.id))
-            .int(Some(run_id))
-            .text(Some(w.change.as_str()))
-            .text(Some(now))
-            .text(w.updated_at.as_deref())
-            .text(Some(w.record.raw_json.as_str()));
-        copy.end_row();
-    }
-    copy.send(conn, &sql::copy_history()).await?;
-    Ok(())
-}
-
-async fn record_history(
-    conn: &mut Tx<'_>,
-    writes: &[Write<'_>],
-    run_id: i64,
-    now: &str,
-) -> Result<(), StoreError> {
-    let backend = conn.backend();
-    let mut rest = writes;
-    for size in sql::statement_sizes(writes.len(), sql::ROWS_PER_STATEMENT) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let text = sql::insert_history(backend, chunk.len());
-        let mut q = query(backend, &text);
-        for w in chunk {
-            q = q
-                .bind(w.record.id)
-                .bind(run_id)
-                .bind(w.change)
-                .bind(now)
-                .bind(w.updated_at.as_deref())
-                .bind(w.record.raw_json.as_str());
-        }
-        q.execute(conn).await?;
-    }
-    Ok(())
 }
 
 async fn add_to_run(

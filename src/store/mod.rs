@@ -15,6 +15,7 @@ mod identity;
 mod indexes;
 mod location;
 mod metrics;
+mod page_rows;
 mod postgres;
 mod retention;
 mod runs;

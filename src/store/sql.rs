@@ -5,6 +5,11 @@
 //! count is one more compiled statement held in memory (a 100-row upsert compiles to
 //! ~100 KiB). [`statement_sizes`] therefore cuts any number of rows into a few fixed sizes.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use super::backend::Backend;
+
 /// Rows per multi-row statement: a page of 1 000 records in one statement per table. Each
 /// statement is a round trip to sqlx's worker thread, during which the writer waits for the
 /// next one to be bound: 100-row statements cost a first load of 300 000 groups ~0.6 s more
@@ -30,6 +35,34 @@ pub(super) fn statement_sizes(total: usize, max: usize) -> impl Iterator<Item = 
         .map(|bit| 1usize << bit)
         .filter(move |p| rest & p != 0);
     std::iter::repeat_n(max, full).chain(powers)
+}
+
+/// The page writes whose text depends on how many rows a statement carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum PageText {
+    InsertGroups,
+    UpdateGroups,
+    InsertHistory,
+}
+
+/// The text of `kind` for `rows` rows on `backend`, made once per process and kept, as sqlx
+/// keeps the statement compiled from it: every page asks for the same few texts (see
+/// [`statement_sizes`]), so at most `1 + log2(ROWS_PER_STATEMENT)` per kind are ever made,
+/// instead of a 30 kB string formatted for every statement.
+pub(super) fn page_text(kind: PageText, backend: Backend, rows: usize) -> &'static str {
+    type Texts = HashMap<(PageText, Backend, usize), &'static str>;
+    static TEXTS: OnceLock<Mutex<Texts>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(Default::default);
+    // A panic elsewhere while the lock was held left the map whole: entries are only added.
+    let mut texts = texts.lock().unwrap_or_else(PoisonError::into_inner);
+    texts.entry((kind, backend, rows)).or_insert_with(|| {
+        let text = match kind {
+            PageText::InsertGroups => insert_groups(backend, rows),
+            PageText::UpdateGroups => update_groups(backend, rows),
+            PageText::InsertHistory => insert_history(backend, rows),
+        };
+        Box::leak(text.into_boxed_str())
+    })
 }
 
 /// `(?, ?, ?), (?, ?, ?)` on SQLite, `($1, $2, $3), ($4, $5, $6)` on PostgreSQL, for `rows`
@@ -72,8 +105,6 @@ pub(super) fn list_placeholders(backend: Backend, first: usize, n: usize) -> Str
     text
 }
 
-use super::backend::Backend;
-
 pub(super) const GROUP_COLUMNS: &str =
     "id, business_code, group_name, group_description, created_at, \
                              updated_at, raw_json, first_seen_at, last_changed_at, deleted_at";
@@ -82,7 +113,7 @@ pub(super) const GROUP_COLUMNS: &str =
 /// default `ABORT`: a failed statement fails the whole page transaction anyway, and a
 /// multi-row insert that cannot abort half-way needs no statement journal, which would
 /// otherwise copy every index page the statement touches.
-pub(super) fn insert_groups(backend: Backend, rows: usize) -> String {
+fn insert_groups(backend: Backend, rows: usize) -> String {
     format!(
         "INSERT {}INTO customer_groups ({GROUP_COLUMNS}) VALUES {}",
         backend.or_fail(),
@@ -95,7 +126,7 @@ pub(super) fn insert_groups(backend: Backend, rows: usize) -> String {
 /// identical (and live) cost no write, whatever the caller believed. An `UPDATE … FROM` rather
 /// than an upsert, with `OR FAIL`: an upsert's update may abort half-way, so SQLite copied
 /// every page it touched to a statement journal first, a fifth of an incremental run's time.
-pub(super) fn update_groups(backend: Backend, rows: usize) -> String {
+fn update_groups(backend: Backend, rows: usize) -> String {
     format!(
         "UPDATE {}customer_groups SET \
          business_code = v.column2, group_name = v.column3, group_description = v.column4, \
@@ -122,7 +153,7 @@ pub(super) fn copy_history() -> String {
     format!("COPY customer_group_history ({HISTORY_COLUMNS}) FROM STDIN")
 }
 
-pub(super) fn insert_history(backend: Backend, rows: usize) -> String {
+fn insert_history(backend: Backend, rows: usize) -> String {
     format!(
         "INSERT INTO customer_group_history \
          (group_id, sync_run_id, change, recorded_at, updated_at, raw_json) VALUES {}",
@@ -219,6 +250,21 @@ mod tests {
         );
         assert!(mark_deleted(pg, 2).ends_with("IN ($3, $4)"));
         assert!(history_of_deleted(sqlite, 2).ends_with("IN (?, ?)"));
+    }
+
+    #[test]
+    fn page_texts_are_made_once() {
+        let text = page_text(PageText::InsertHistory, Backend::Sqlite, 3);
+        assert_eq!(text, insert_history(Backend::Sqlite, 3));
+        assert!(std::ptr::eq(
+            text,
+            page_text(PageText::InsertHistory, Backend::Sqlite, 3)
+        ));
+        assert_ne!(text, page_text(PageText::InsertHistory, Backend::Sqlite, 2));
+        assert_ne!(
+            text,
+            page_text(PageText::InsertHistory, Backend::Postgres, 3)
+        );
     }
 
     #[test]

@@ -1,0 +1,189 @@
+//! The rows a page writes, once the page writer has decided what changed: new groups,
+//! overwritten groups and their history rows, each backend its fastest way inside the page's
+//! transaction. SQLite gets multi-row statements, each built while SQLite runs the one
+//! before it; PostgreSQL gets its new rows by `COPY` and its overwrites by statement.
+
+use futures_util::future::join;
+
+use super::backend::{query, Backend, Query, Tx};
+use super::copy::CopyRows;
+use super::groups::Write;
+use super::sql::{self, PageText};
+use super::StoreError;
+use crate::domain::Scope;
+
+/// What one page writes besides its events and counters.
+pub(super) struct PageRows<'a> {
+    pub(super) inserts: &'a [&'a Write<'a>],
+    pub(super) overwrites: &'a [&'a Write<'a>],
+    /// Empty when history is off.
+    pub(super) history: &'a [Write<'a>],
+    pub(super) scope: Scope,
+    pub(super) run_id: i64,
+    pub(super) now: &'a str,
+}
+
+impl PageRows<'_> {
+    pub(super) async fn write(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        let overwrites = group_statements(
+            Backend::Postgres,
+            self.overwrites,
+            PageText::UpdateGroups,
+            self.scope,
+            self.now,
+        );
+        if let Tx::Postgres(pg) = &mut *tx {
+            copy_groups(pg, self.inserts, self.scope, self.now).await?;
+            copy_history(pg, self.history, self.run_id, self.now).await?;
+            return execute_overlapped(tx, overwrites).await;
+        }
+        let sqlite = Backend::Sqlite;
+        let statements = group_statements(
+            sqlite,
+            self.inserts,
+            PageText::InsertGroups,
+            self.scope,
+            self.now,
+        )
+        .chain(group_statements(
+            sqlite,
+            self.overwrites,
+            PageText::UpdateGroups,
+            self.scope,
+            self.now,
+        ))
+        .chain(history_statements(
+            sqlite,
+            self.history,
+            self.run_id,
+            self.now,
+        ));
+        execute_overlapped(tx, statements).await
+    }
+}
+
+/// Runs `statements` in order, building each while the database runs the one before it.
+/// sqlx binds on the caller's thread, and SQLite's worker thread would otherwise wait while
+/// each is built (in a first load of a million groups it waited ~3 s of 9.2 s, mostly for
+/// this). The values are owned, so sqlx copies nothing more once a statement is sent.
+async fn execute_overlapped(
+    tx: &mut Tx<'_>,
+    mut statements: impl Iterator<Item = Query<'static>>,
+) -> Result<(), StoreError> {
+    let mut next = statements.next();
+    while let Some(current) = next {
+        // `join` polls the execution first: the statement is on its way before the next is
+        // built.
+        let (done, built) = join(current.execute(tx), async { statements.next() }).await;
+        done?;
+        next = built;
+    }
+    Ok(())
+}
+
+/// The statements that write `rows` to `customer_groups` (`kind`: inserts or overwrites),
+/// each made when asked for.
+fn group_statements<'a>(
+    backend: Backend,
+    rows: &'a [&'a Write<'a>],
+    kind: PageText,
+    scope: Scope,
+    now: &'a str,
+) -> impl Iterator<Item = Query<'static>> + 'a {
+    let mut rest = rows;
+    sql::statement_sizes(rows.len(), sql::ROWS_PER_STATEMENT).map(move |size| {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let mut q = query(backend, sql::page_text(kind, backend, size));
+        for w in chunk {
+            let r = w.record;
+            q = q
+                .bind(r.id)
+                .bind(r.business_code.or(scope.business_code()))
+                .bind(r.group_name.clone())
+                .bind(r.group_description.clone())
+                .bind(w.created_at.clone())
+                .bind(w.updated_at.clone())
+                .bind(r.raw_json.clone())
+                .bind(now.to_owned())
+                .bind(now.to_owned())
+                .bind(None::<String>);
+        }
+        q
+    })
+}
+
+/// The statements that add a history row for each of `writes`, each made when asked for.
+fn history_statements<'a>(
+    backend: Backend,
+    writes: &'a [Write<'a>],
+    run_id: i64,
+    now: &'a str,
+) -> impl Iterator<Item = Query<'static>> + 'a {
+    let mut rest = writes;
+    sql::statement_sizes(writes.len(), sql::ROWS_PER_STATEMENT).map(move |size| {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let mut q = query(
+            backend,
+            sql::page_text(PageText::InsertHistory, backend, size),
+        );
+        for w in chunk {
+            q = q
+                .bind(w.record.id)
+                .bind(run_id)
+                .bind(w.change)
+                .bind(now.to_owned())
+                .bind(w.updated_at.clone())
+                .bind(w.record.raw_json.clone());
+        }
+        q
+    })
+}
+
+/// PostgreSQL: the new groups in one `COPY`, laid out as [`group_statements`] binds them.
+async fn copy_groups(
+    conn: &mut sqlx::PgConnection,
+    rows: &[&Write<'_>],
+    scope: Scope,
+    now: &str,
+) -> Result<(), StoreError> {
+    let mut copy = CopyRows::new();
+    for w in rows {
+        let r = w.record;
+        copy.int(Some(r.id))
+            .int(r.business_code.or(scope.business_code()))
+            .text(r.group_name.as_deref())
+            .text(r.group_description.as_deref())
+            .text(w.created_at.as_deref())
+            .text(w.updated_at.as_deref())
+            .text(Some(r.raw_json.as_str()))
+            .text(Some(now))
+            .text(Some(now))
+            .text(None);
+        copy.end_row();
+    }
+    copy.send(conn, &sql::copy_groups()).await?;
+    Ok(())
+}
+
+/// PostgreSQL: the page's history rows in one `COPY`.
+async fn copy_history(
+    conn: &mut sqlx::PgConnection,
+    writes: &[Write<'_>],
+    run_id: i64,
+    now: &str,
+) -> Result<(), StoreError> {
+    let mut copy = CopyRows::new();
+    for w in writes {
+        copy.int(Some(w.record.id))
+            .int(Some(run_id))
+            .text(Some(w.change.as_str()))
+            .text(Some(now))
+            .text(w.updated_at.as_deref())
+            .text(Some(w.record.raw_json.as_str()));
+        copy.end_row();
+    }
+    copy.send(conn, &sql::copy_history()).await?;
+    Ok(())
+}
