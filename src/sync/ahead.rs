@@ -145,6 +145,12 @@ impl Ahead {
         }
     }
 
+    /// Whether pages come one request at a time (links, or one request after a 429): only
+    /// then does the wait for a page measure the network's latency (see `pace`).
+    pub(super) fn one_at_a_time(&self) -> bool {
+        self.last_number.is_none() || self.width <= 1
+    }
+
     fn has_room(&self) -> bool {
         self.queue.len() < self.width && (self.queue.len() as u64) < self.budget
     }

@@ -4,13 +4,15 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use reqwest::Url;
 use roaring::RoaringTreemap;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::ahead::Ahead;
+use super::pace::Pace;
 use super::run::Run;
 use super::{events, Events};
 use crate::api::{ApiError, Content, Groups, Page, Reached, RetryNotice};
@@ -58,7 +60,10 @@ impl Run<'_> {
         let mut ahead = Ahead::new(Arc::clone(&client));
         ahead.push(self.admit(&mut visited, first, 0)?, Reached::First);
         let mut fetched_pages: u64 = 0;
+        let mut pace = Pace::default();
+        let mut waiting = Instant::now();
         while let Some(fetched) = ahead.take().await {
+            let wait = waiting.elapsed();
             self.current_url = Some(fetched.url.clone());
             self.take_retries(fetched.retries, &fetched.result).await;
             let page = fetched.result?;
@@ -76,6 +81,7 @@ impl Run<'_> {
                 }
                 _ => ahead.clear(),
             }
+            let writing = Instant::now();
             if let Err(e) = ahead
                 .alongside(self.write(&page, filter, &mut listing))
                 .await
@@ -83,11 +89,30 @@ impl Run<'_> {
                 self.current_url = Some(page.url.clone());
                 return Err(e);
             }
+            if ahead.one_at_a_time() {
+                pace.note(wait, writing.elapsed());
+                self.keep_pace(&pace).await?;
+            }
+            waiting = Instant::now();
             if next?.is_none() {
                 break;
             }
         }
         Ok(listing)
+    }
+
+    /// Builds the indexes a first load dropped as soon as the network, not the database, is
+    /// seen to set the pace (see `pace`); the next request is already in flight meanwhile.
+    async fn keep_pace(&mut self, pace: &Pace) -> Result<(), SyncError> {
+        if self.indexes_suspended && pace.network_bound() {
+            info!(
+                "pages wait on the network longer than they take to write: building the \
+                 secondary indexes now and keeping them up to date"
+            );
+            self.syncer.store.restore_indexes().await?;
+            self.indexes_suspended = false;
+        }
+        Ok(())
     }
 
     /// Logs a request's retries; after a 429 the rest of the run asks one page at a time.

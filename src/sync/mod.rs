@@ -4,6 +4,7 @@
 mod ahead;
 mod events;
 mod listing;
+mod pace;
 mod progress;
 mod quiet;
 mod reconcile;

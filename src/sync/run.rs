@@ -70,6 +70,8 @@ pub(super) struct Run<'s> {
     pub(super) width: usize,
     /// The listing under way is the first of a scope that held no row (see `PageWrite`).
     pub(super) fresh: bool,
+    /// A first load dropped the secondary indexes and has not built them yet (see `pace`).
+    pub(super) indexes_suspended: bool,
     verified_in_full: bool,
     /// The journal's share of per-record warnings.
     pub(super) record_warnings: super::quiet::RecordWarnings,
@@ -100,6 +102,7 @@ impl<'s> Run<'s> {
             current_url: None,
             width: syncer.options.max_concurrent_requests.max(1) as usize,
             fresh: false,
+            indexes_suspended: false,
             verified_in_full: false,
             record_warnings: Default::default(),
         }
@@ -158,9 +161,11 @@ impl<'s> Run<'s> {
             store.suspend_indexes().await?;
         }
         self.fresh = first_load;
+        self.indexes_suspended = first_load;
         let listed = self.settled_listing(None).await;
-        if first_load {
+        if self.indexes_suspended {
             store.restore_indexes().await?;
+            self.indexes_suspended = false;
         }
         let (listing, mismatched) = listed?;
         if mismatched {

@@ -172,3 +172,41 @@ async fn a_first_load_meeting_an_id_another_scope_holds_moves_the_group_and_stor
         "the moved group is an update, not an insert"
     );
 }
+
+#[tokio::test]
+async fn a_first_load_over_a_slow_network_builds_its_indexes_early_and_keeps_them() {
+    // 10 pages, each answered 40 ms late: the writes of 4 rows are not what the run waits on.
+    let app = spawn_app_with(FakeOptions {
+        groups: 40,
+        pagination: Pagination::NextUrl {
+            location: LinkLocation::TopLevel,
+            absolute: true,
+        },
+        per_page: PER_PAGE,
+        latency: std::time::Duration::from_millis(40),
+        ..FakeOptions::default()
+    })
+    .await;
+    let migrated = as_migrated(&app).await;
+    // Seven pages as usual, then the eighth held back while the indexes are looked at.
+    for _ in 0..7 {
+        app.api.push_fault(Fault::Pass);
+    }
+    app.api.push_fault(slow(2));
+    let syncing = tokio::spawn({
+        let syncer = app.syncer().await;
+        async move { tick(&syncer).await }
+    });
+    eventually("seven pages committed", || async {
+        try_scalar(&app, "SELECT pages FROM sync_runs WHERE id = 1")
+            .await
+            .filter(|pages| *pages >= 7)
+    })
+    .await;
+
+    assert_eq!(load_indexes(&app).await, migrated, "built before the end");
+    let report = syncing.await.expect("the sync task");
+    assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
+    assert_eq!(load_indexes(&app).await, migrated);
+    assert_eq!(app.live_groups().await, 40);
+}
