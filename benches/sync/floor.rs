@@ -74,7 +74,7 @@ fn open_floor(path: &Path) -> Db {
     db
 }
 
-fn floor_sample(records: u64, started: Instant) -> Sample {
+pub(crate) fn floor_sample(records: u64, started: Instant) -> Sample {
     Sample {
         records,
         wall: started.elapsed().as_secs_f64(),

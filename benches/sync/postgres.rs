@@ -134,6 +134,17 @@ fn field(out: &mut String, value: Option<&str>) {
     }
 }
 
+/// One row in COPY's text format.
+fn copy_line(out: &mut String, values: &[Option<&str>]) {
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        field(out, *v);
+    }
+    out.push('\n');
+}
+
 /// The floor: parse each body, then one transaction with a `COPY` of its groups and one of
 /// their history rows.
 pub(crate) async fn copy_floor(db: &PgDb, bodies: &[Vec<u8>]) -> Sample {
@@ -153,45 +164,33 @@ pub(crate) async fn copy_floor(db: &PgDb, bodies: &[Vec<u8>]) -> Sample {
             let created = r.created_at.map(format_timestamp);
             let updated = r.updated_at.map(format_timestamp);
             let code = r.business_code.map(|c| c.to_string());
-            for (i, v) in [
-                Some(r.id.to_string().as_str()),
-                code.as_deref(),
-                r.group_name.as_deref(),
-                r.group_description.as_deref(),
-                created.as_deref(),
-                updated.as_deref(),
-                Some(r.raw_json.as_str()),
-                Some(now.as_str()),
-                Some(now.as_str()),
-                None,
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                if i > 0 {
-                    rows.push('\t');
-                }
-                field(&mut rows, v);
-            }
-            rows.push('\n');
             let id = r.id.to_string();
-            for (i, v) in [
-                Some(id.as_str()),
-                None,
-                Some("insert"),
-                Some(now.as_str()),
-                updated.as_deref(),
-                Some(r.raw_json.as_str()),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                if i > 0 {
-                    history.push('\t');
-                }
-                field(&mut history, v);
-            }
-            history.push('\n');
+            copy_line(
+                &mut rows,
+                &[
+                    Some(id.as_str()),
+                    code.as_deref(),
+                    r.group_name.as_deref(),
+                    r.group_description.as_deref(),
+                    created.as_deref(),
+                    updated.as_deref(),
+                    Some(r.raw_json.as_str()),
+                    Some(now.as_str()),
+                    Some(now.as_str()),
+                    None,
+                ],
+            );
+            copy_line(
+                &mut history,
+                &[
+                    Some(id.as_str()),
+                    None,
+                    Some("insert"),
+                    Some(now.as_str()),
+                    updated.as_deref(),
+                    Some(r.raw_json.as_str()),
+                ],
+            );
             records += 1;
         }
         let mut tx = conn.begin().await.expect("BEGIN");
@@ -215,13 +214,7 @@ pub(crate) async fn copy_floor(db: &PgDb, bodies: &[Vec<u8>]) -> Sample {
         tx.commit().await.expect("COMMIT");
     }
     let _ = conn.close().await;
-    Sample {
-        records,
-        wall: started.elapsed().as_secs_f64(),
-        groups_written: records,
-        history_written: records,
-        ..Sample::default()
-    }
+    floor::floor_sample(records, started)
 }
 
 /// One `xtrakit-sync --once` into `db`, as [`run_sync`] does for a SQLite file.

@@ -149,27 +149,13 @@ pub(crate) fn print_targets(plan: &Plan, results: &Results) {
             verdict(r <= 1.0)
         );
     }
-    let rss = |n| {
-        figure("full", n)
-            .and_then(|s| s.rss_kib)
-            .map(|k| k as f64 / 1024.0)
-    };
-    if let Some(mib) = rss(big) {
+    if let Some(mib) = peak_mib(results, "full", big) {
         println!(
             "  peak RSS full {big} <= 32 MiB: {mib:.1} MiB  {}",
             verdict(mib <= 32.0)
         );
     }
-    if let (Some(a), Some(b)) = (rss(small), rss(big)) {
-        if small != big {
-            let growth = b / a - 1.0;
-            println!(
-                "  RSS flat, {small} vs {big} within 10%: {a:.1} vs {b:.1} MiB ({:+.1}%)  {}",
-                100.0 * growth,
-                verdict(growth.abs() <= 0.10)
-            );
-        }
-    }
+    print_rss_flat(results, "full", small, big);
     if let Some(r) = ratio(results, "incremental-1pct", "update-floor", big) {
         println!(
             "  incremental-1pct {big} <= 1.3x update floor: {r:.2}x  {}",
@@ -243,20 +229,35 @@ fn print_postgres_targets(plan: &Plan, results: &Results) {
             verdict(r <= 1.5)
         );
     }
-    let rss = |n| {
-        results
-            .get(&(order("pg-full"), "pg-full", n))
-            .and_then(|s| summary(s).rss_kib)
-            .map(|k| k as f64 / 1024.0)
+    print_rss_flat(results, "pg-full", small, big);
+}
+
+/// The median peak RSS of `scenario` at `n`, in MiB.
+fn peak_mib(results: &Results, scenario: &'static str, n: usize) -> Option<f64> {
+    results
+        .get(&(order(scenario), scenario, n))
+        .and_then(|s| summary(s).rss_kib)
+        .map(|k| k as f64 / 1024.0)
+}
+
+/// Whether `scenario`'s memory stays flat in N: within 10 % from `small` to `big`.
+fn print_rss_flat(results: &Results, scenario: &'static str, small: usize, big: usize) {
+    let (Some(a), Some(b)) = (
+        peak_mib(results, scenario, small),
+        peak_mib(results, scenario, big),
+    ) else {
+        return;
     };
-    if let (Some(a), Some(b)) = (rss(small), rss(big)) {
-        if small != big {
-            let growth = b / a - 1.0;
-            println!(
-                "  pg-full RSS flat, {small} vs {big} within 10%: {a:.1} vs {b:.1} MiB ({:+.1}%)  {}",
-                100.0 * growth,
-                verdict(growth.abs() <= 0.10)
-            );
-        }
+    if small != big {
+        let growth = b / a - 1.0;
+        let verdict = if growth.abs() <= 0.10 {
+            "holds"
+        } else {
+            "MISSED"
+        };
+        println!(
+            "  {scenario} RSS flat, {small} vs {big} within 10%: {a:.1} vs {b:.1} MiB ({:+.1}%)  {verdict}",
+            100.0 * growth
+        );
     }
 }
