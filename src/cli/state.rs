@@ -197,8 +197,8 @@ async fn change_watermark(settings: &Settings, scope: Scope, to: Option<NaiveDat
         Ok(store) => store,
         Err(code) => return code,
     };
-    let scope_lock = match store.lock_scope(scope, std::time::Duration::ZERO).await {
-        Ok(Some(lock)) => lock,
+    let turn = match store.lock_scope(scope, std::time::Duration::ZERO).await {
+        Ok(Some(turn)) => turn,
         Ok(None) => {
             store.close().await;
             eprintln!(
@@ -216,9 +216,7 @@ async fn change_watermark(settings: &Settings, scope: Scope, to: Option<NaiveDat
     let event = |before: Option<&str>| watermark_event(&scope, before, new.as_deref());
     let result = store.set_watermark(&scope, new.as_deref(), event).await;
     store.close().await;
-    if let Some(lock) = scope_lock {
-        lock.release().await;
-    }
+    turn.release().await;
     drop(file_lock);
     match result {
         Ok(Some(before)) => {

@@ -12,7 +12,7 @@ use sqlx::{Decode, Encode, FromRow, Row as _, Type};
 
 /// Which database the store writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }

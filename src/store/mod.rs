@@ -36,7 +36,7 @@ use backend::Pool;
 use connect::FileId;
 
 pub use admin::Change;
-pub use backend::Backend;
+
 pub use groups::{PageCounts, PageWrite};
 pub use indexes::{SecondaryIndex, LOAD_INDEXES};
 pub use location::{Location, LocationError, PostgresUrl};
@@ -175,11 +175,6 @@ impl Store {
         &self.inner.location
     }
 
-    /// Which database the store writes.
-    pub fn backend(&self) -> Backend {
-        self.pools().writer.backend()
-    }
-
     fn pools(&self) -> Arc<Pools> {
         let guard = self.inner.open.read().unwrap_or_else(|e| e.into_inner());
         Arc::clone(&guard)
@@ -230,17 +225,20 @@ impl Store {
         Ok(Store::with(location, pools))
     }
 
-    /// Takes `scope`'s lock across every process on a PostgreSQL database, waiting up to
-    /// `wait` (zero: only if free). `Ok(None)`: another process holds it. On SQLite there is
-    /// nothing to take: the database's lock file covers every scope (see `lock`).
+    /// `scope`'s turn to sync: on PostgreSQL its lock across every process, waited for up
+    /// to `wait` (zero: only if free); `Ok(None)` while another process holds it. On SQLite
+    /// there is nothing to take: the database's lock file covers every scope (see `lock`).
     pub async fn lock_scope(
         &self,
         scope: crate::domain::Scope,
         wait: Duration,
-    ) -> Result<Option<Option<ScopeLock>>, StoreError> {
+    ) -> Result<Option<ScopeTurn>, StoreError> {
         match &self.inner.location {
-            Location::Sqlite(_) => Ok(Some(None)),
-            Location::Postgres(url) => Ok(postgres::lock_scope(url, scope, wait).await?.map(Some)),
+            Location::Sqlite(_) => Ok(Some(ScopeTurn::UnderDatabaseLock)),
+            Location::Postgres(url) => {
+                let lock = postgres::lock_scope(url, scope, wait).await?;
+                Ok(lock.map(ScopeTurn::Locked))
+            }
         }
     }
 
@@ -320,4 +318,27 @@ async fn open_once(path: &Path) -> Result<Pools, StoreError> {
         side: Pool::Sqlite(connect::side_pool(path)),
         file: Some(file),
     })
+}
+
+/// A scope's turn to sync, held until [`ScopeTurn::release`].
+#[derive(Debug)]
+pub enum ScopeTurn {
+    /// SQLite: the database's lock file, taken before, covers every scope.
+    UnderDatabaseLock,
+    /// PostgreSQL: the scope's own advisory lock.
+    Locked(ScopeLock),
+}
+
+impl ScopeTurn {
+    /// Whether this turn is the scope's own lock, under which (and only under which) the
+    /// scope's runs left `running` by a dead process may be recovered.
+    pub fn is_scope_lock(&self) -> bool {
+        matches!(self, ScopeTurn::Locked(_))
+    }
+
+    pub async fn release(self) {
+        if let ScopeTurn::Locked(lock) = self {
+            lock.release().await;
+        }
+    }
 }

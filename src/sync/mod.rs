@@ -24,7 +24,7 @@ use crate::api::ApiClient;
 use crate::domain::{now_utc, Mode, RunStatus, Scope, Trigger, Watermark};
 use crate::lock::{self, LockError, SyncLock};
 use crate::outcome::{judge, Exit, SyncError};
-use crate::store::{Level, LogEvent, RunEnd, RunStart, ScopeLock, Store, StoreError};
+use crate::store::{Level, LogEvent, RunEnd, RunStart, ScopeTurn, Store, StoreError};
 
 pub use progress::{Progress, ProgressSender};
 pub use run::RunTally;
@@ -146,21 +146,16 @@ impl Syncer {
         }
         let mut reports = Vec::with_capacity(scopes.len());
         for scope in scopes {
-            let scope_lock = match self.lock_scope(*scope, policy, cancel).await? {
-                Some(lock) => lock,
-                None => {
-                    let why = format!("another process is syncing scope {scope}");
-                    self.log_skipped(&why, Some(*scope)).await;
-                    continue;
-                }
+            let Some(turn) = self.lock_scope(*scope, policy, cancel).await? else {
+                let why = format!("another process is syncing scope {scope}");
+                self.log_skipped(&why, Some(*scope)).await;
+                continue;
             };
-            if scope_lock.is_some() {
+            if turn.is_scope_lock() {
                 self.recover(Some(*scope)).await?;
             }
             let report = self.sync_scope(*scope, request, cancel).await;
-            if let Some(lock) = scope_lock {
-                lock.release().await;
-            }
+            turn.release().await;
             let stop = report.status == RunStatus::Interrupted;
             reports.push(report);
             if stop {
@@ -199,14 +194,14 @@ impl Syncer {
         }
     }
 
-    /// A scope's own lock on PostgreSQL (`Some(None)` on SQLite, where the database's lock
-    /// covers it); `None` when a tick finds it held by another process.
+    /// The scope's turn (see [`ScopeTurn`]); `None` when a tick finds it held by another
+    /// process.
     async fn lock_scope(
         &self,
         scope: Scope,
         policy: LockPolicy,
         cancel: &CancellationToken,
-    ) -> Result<Option<Option<ScopeLock>>, SyncError> {
+    ) -> Result<Option<ScopeTurn>, SyncError> {
         let wait = match policy {
             LockPolicy::Skip => Duration::ZERO,
             LockPolicy::Wait(wait) => wait,
