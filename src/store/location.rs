@@ -78,14 +78,23 @@ impl PostgresUrl {
     }
 }
 
-/// Whether the URL's authority has `user:password@`.
+/// Whether the URL carries a password: `user:password@` in its authority, or a
+/// `password=` parameter (which sqlx reads too).
 fn has_password(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or("");
-    match authority.rsplit_once('@') {
+    let in_authority = match authority.rsplit_once('@') {
         Some((userinfo, _)) => userinfo.contains(':'),
         None => false,
-    }
+    };
+    let in_query = rest.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|pair| {
+            pair.split('=')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("password"))
+        })
+    });
+    in_authority || in_query
 }
 
 #[cfg(test)]
@@ -115,6 +124,7 @@ mod tests {
         for url in [
             "postgres://sync:s3cret@db/analytics",
             "postgresql://sync:s3cret@db:5432/analytics?sslmode=require",
+            "postgres://sync@db/analytics?sslmode=require&password=s3cret",
         ] {
             let err = Location::parse(url).unwrap_err().to_string();
             assert!(err.contains("PGPASSWORD"), "{err}");
