@@ -48,6 +48,8 @@ pub(super) struct Ahead {
     finished: VecDeque<Fetched>,
     /// The page number at the back of the queue when the API numbers its pages.
     last_number: Option<u64>,
+    /// For a page-numbered listing: a page's URL to number the next from, and the last page.
+    numbered: Option<(Url, u64)>,
     /// Requests made so far; the number of the one at the back of the queue.
     pushed: u64,
     hints: mpsc::UnboundedReceiver<Hint>,
@@ -70,6 +72,7 @@ impl Ahead {
             running: FuturesOrdered::new(),
             finished: VecDeque::new(),
             last_number: None,
+            numbered: None,
             pushed: 0,
             hints,
             hint_sender,
@@ -120,8 +123,8 @@ impl Ahead {
     }
 
     /// Makes `next` (the page `page` names) the head of the queue, then, for a page-numbered
-    /// listing, asks for the pages after it until `width` requests are made or `budget` pages
-    /// (what `max_pages` still allows) are reached.
+    /// listing, asks for the pages after it while there is room (see `has_room`) and `budget`
+    /// pages (what `max_pages` still allows) are not reached.
     pub(super) fn follow(&mut self, next: &Url, page: &Page, width: usize, budget: u64) {
         (self.width, self.budget) = (width, budget);
         if self.queue.front() != Some(next) {
@@ -132,12 +135,22 @@ impl Ahead {
                 _ => None,
             };
         }
-        let (Some(mut number), Some(last)) = (self.last_number, page.body.last_page) else {
+        self.numbered = match (self.last_number, page.body.last_page) {
+            (Some(_), Some(last)) => Some((page.url.clone(), last)),
+            _ => None,
+        };
+        self.ask_numbered();
+    }
+
+    /// Asks for the numbered pages after the queue's back while there is room.
+    fn ask_numbered(&mut self) {
+        let (Some(mut number), Some((base, last))) = (self.last_number, self.numbered.clone())
+        else {
             return;
         };
         while self.has_room() && number < last {
             number += 1;
-            match self.client.next_page(&page.url, &NextLink::Page(number)) {
+            match self.client.next_page(&base, &NextLink::Page(number)) {
                 Ok(Some(url)) => self.push(url, Reached::Link),
                 _ => break,
             }
@@ -151,8 +164,14 @@ impl Ahead {
         self.last_number.is_none() || self.width <= 1
     }
 
+    /// Room for another request: fewer than `width` running, and fewer than twice `width`
+    /// pages held, so that a request's slot frees when its answer arrives, not when the
+    /// writer takes its page, while memory stays bounded by a few pages.
     fn has_room(&self) -> bool {
-        self.queue.len() < self.width && (self.queue.len() as u64) < self.budget
+        let running = self.queue.len().saturating_sub(self.finished.len());
+        running < self.width
+            && self.queue.len() < 2 * self.width
+            && (self.queue.len() as u64) < self.budget
     }
 
     /// Drops every request not taken.
@@ -161,6 +180,7 @@ impl Ahead {
         self.running = FuturesOrdered::new();
         self.finished.clear();
         self.last_number = None;
+        self.numbered = None;
     }
 
     /// Runs `work` (a page's write) while the requests ahead make progress.
@@ -188,6 +208,7 @@ impl Ahead {
             joined = self.running.next() => {
                 let url = self.queue[self.finished.len()].clone();
                 self.finished.push_back(finished(joined, url));
+                self.ask_numbered();
             }
         }
     }
