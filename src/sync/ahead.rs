@@ -135,10 +135,10 @@ impl Ahead {
                 _ => None,
             };
         }
-        self.numbered = match (self.last_number, page.body.last_page) {
-            (Some(_), Some(last)) => Some((page.url.clone(), last)),
-            _ => None,
-        };
+        self.numbered = self
+            .last_number
+            .and(page.body.last_page)
+            .map(|last| (page.url.clone(), last));
         self.ask_numbered();
     }
 
