@@ -113,7 +113,8 @@ fn group_statements<'a>(
     })
 }
 
-/// The statements that add a history row for each of `writes`, each made when asked for.
+/// The statements that add a history row for each of `writes`, each made when asked for;
+/// they run after the group writes and copy each group's row as now stored.
 fn history_statements<'a>(
     backend: Backend,
     writes: &'a [Write<'a>],
@@ -124,18 +125,10 @@ fn history_statements<'a>(
     sql::statement_sizes(writes.len(), sql::ROWS_PER_STATEMENT).map(move |size| {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let mut q = query(
-            backend,
-            sql::page_text(PageText::InsertHistory, backend, size),
-        );
+        let text = sql::page_text(PageText::History, backend, size);
+        let mut q = query(backend, text).bind(run_id).bind(now.to_owned());
         for w in chunk {
-            q = q
-                .bind(w.record.id)
-                .bind(run_id)
-                .bind(w.change)
-                .bind(now.to_owned())
-                .bind(w.updated_at.clone())
-                .bind(w.record.raw_json.clone());
+            q = q.bind(w.record.id).bind(w.change);
         }
         q
     })

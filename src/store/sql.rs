@@ -42,7 +42,8 @@ pub(super) fn statement_sizes(total: usize, max: usize) -> impl Iterator<Item = 
 pub(super) enum PageText {
     InsertGroups,
     UpdateGroups,
-    InsertHistory,
+    /// History rows copied from the page's just-written groups (SQLite).
+    History,
 }
 
 /// The text of `kind` for `rows` rows on `backend`, made once per process and kept, as sqlx
@@ -59,7 +60,7 @@ pub(super) fn page_text(kind: PageText, backend: Backend, rows: usize) -> &'stat
         let text = match kind {
             PageText::InsertGroups => insert_groups(backend, rows),
             PageText::UpdateGroups => update_groups(backend, rows),
-            PageText::InsertHistory => insert_history(backend, rows),
+            PageText::History => history_from_groups(backend, rows),
         };
         Box::leak(text.into_boxed_str())
     })
@@ -153,11 +154,19 @@ pub(super) fn copy_history() -> String {
     format!("COPY customer_group_history ({HISTORY_COLUMNS}) FROM STDIN")
 }
 
-fn insert_history(backend: Backend, rows: usize) -> String {
+/// History rows for `rows` groups the page has just written, copied from their stored rows:
+/// parameters are the run id and the time, then `(id, change)` per group. Binding the raw JSON
+/// a second time cost SQLite's one thread more than reading it back from the page it has just
+/// written. `CROSS JOIN` keeps the `VALUES` list the outer loop, so history ids follow the
+/// page's order. SQLite only: PostgreSQL copies its history rows in (see `copy`).
+fn history_from_groups(backend: Backend, rows: usize) -> String {
     format!(
-        "INSERT INTO customer_group_history \
-         (group_id, sync_run_id, change, recorded_at, updated_at, raw_json) VALUES {}",
-        values_placeholders(backend, 1, rows, 6)
+        "INSERT INTO customer_group_history ({HISTORY_COLUMNS}) \
+         SELECT g.id, {}, v.column2, {}, g.updated_at, g.raw_json \
+         FROM (VALUES {}) AS v CROSS JOIN customer_groups AS g ON g.id = v.column1",
+        backend.param(1),
+        backend.param(2),
+        values_placeholders(backend, 3, rows, 2)
     )
 }
 
@@ -254,17 +263,12 @@ mod tests {
 
     #[test]
     fn page_texts_are_made_once() {
-        let text = page_text(PageText::InsertHistory, Backend::Sqlite, 3);
-        assert_eq!(text, insert_history(Backend::Sqlite, 3));
-        assert!(std::ptr::eq(
-            text,
-            page_text(PageText::InsertHistory, Backend::Sqlite, 3)
-        ));
-        assert_ne!(text, page_text(PageText::InsertHistory, Backend::Sqlite, 2));
-        assert_ne!(
-            text,
-            page_text(PageText::InsertHistory, Backend::Postgres, 3)
-        );
+        let kind = PageText::History;
+        let text = page_text(kind, Backend::Sqlite, 3);
+        assert_eq!(text, history_from_groups(Backend::Sqlite, 3));
+        assert!(std::ptr::eq(text, page_text(kind, Backend::Sqlite, 3)));
+        assert_ne!(text, page_text(kind, Backend::Sqlite, 2));
+        assert_ne!(text, page_text(kind, Backend::Postgres, 3));
     }
 
     #[test]

@@ -198,3 +198,43 @@ async fn an_api_clock_that_agrees_is_not_mentioned() {
     assert_exit(&out, 0);
     assert!(!stderr(&out).contains("the API's clock"));
 }
+
+#[tokio::test]
+async fn each_history_row_holds_the_version_its_run_stored() {
+    let app = spawn_app(3).await;
+    app.sync().await;
+    let first = app
+        .text("SELECT raw_json FROM customer_groups WHERE id = 2")
+        .await
+        .unwrap();
+    app.api.update_groups(&[2], "2026-11-20 10:00:00");
+
+    app.sync().await;
+
+    let versions: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT change, raw_json, updated_at FROM customer_group_history \
+         WHERE group_id = 2 ORDER BY history_id",
+    )
+    .fetch_all(&app.db().await)
+    .await
+    .unwrap();
+    let now = app
+        .text("SELECT raw_json FROM customer_groups WHERE id = 2")
+        .await
+        .unwrap();
+    assert_ne!(now, first, "the update changed the stored JSON");
+    let expected = vec![
+        ("insert".to_string(), first, versions[0].2.clone()),
+        (
+            "update".to_string(),
+            now,
+            Some("2026-11-20 10:00:00".to_string()),
+        ),
+    ];
+    assert_eq!(versions, expected);
+    assert_ne!(versions[0].2, versions[1].2);
+    let per_group = app
+        .scalar("SELECT count(*) FROM customer_group_history WHERE change = 'insert'")
+        .await;
+    assert_eq!(per_group, 3, "one insert row per group, no more");
+}
