@@ -3,6 +3,8 @@
 //! transaction. SQLite gets multi-row statements, each built while SQLite runs the one
 //! before it; PostgreSQL gets its new rows by `COPY` and its overwrites by statement.
 
+use std::future::Future;
+
 use futures_util::future::join;
 
 use super::backend::{query, Backend, Query, Tx};
@@ -25,20 +27,46 @@ pub(super) struct PageRows<'a> {
 
 impl PageRows<'_> {
     pub(super) async fn write(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        let overwrites = group_statements(
-            Backend::Postgres,
-            self.overwrites,
-            PageText::UpdateGroups,
-            self.scope,
-            self.now,
-        );
         if let Tx::Postgres(pg) = &mut *tx {
             copy_groups(pg, self.inserts, self.scope, self.now).await?;
             copy_history(pg, self.history, self.run_id, self.now).await?;
+            let overwrites = group_statements(
+                Backend::Postgres,
+                self.overwrites,
+                PageText::UpdateGroups,
+                self.scope,
+                self.now,
+            );
             return execute_overlapped(tx, overwrites).await;
         }
+        execute_overlapped(tx, self.sqlite_statements()).await
+    }
+
+    /// Like [`PageRows::write`], on a transaction that `begin` is still starting on another
+    /// task. On SQLite the first statement (1 000 rows to bind) is built meanwhile, so
+    /// SQLite's thread does not wait for it once the transaction is open.
+    pub(super) async fn write_once_begun(
+        &self,
+        backend: Backend,
+        begin: impl Future<Output = Result<Tx<'static>, StoreError>>,
+    ) -> Result<Tx<'static>, StoreError> {
+        if backend == Backend::Postgres {
+            let mut tx = begin.await?;
+            self.write(&mut tx).await?;
+            return Ok(tx);
+        }
+        let mut statements = self.sqlite_statements();
+        let first = statements.next();
+        let mut tx = begin.await?;
+        execute_overlapped(&mut tx, first.into_iter().chain(statements)).await?;
+        Ok(tx)
+    }
+
+    /// SQLite's statements, in order: new groups, overwritten groups, then their history
+    /// rows, which copy the groups as now stored.
+    fn sqlite_statements(&self) -> impl Iterator<Item = Query<'static>> + '_ {
         let sqlite = Backend::Sqlite;
-        let statements = group_statements(
+        group_statements(
             sqlite,
             self.inserts,
             PageText::InsertGroups,
@@ -57,8 +85,7 @@ impl PageRows<'_> {
             self.history,
             self.run_id,
             self.now,
-        ));
-        execute_overlapped(tx, statements).await
+        ))
     }
 }
 
