@@ -82,6 +82,14 @@ const INDEX_NAMES_SQLITE: &str = "SELECT name FROM sqlite_schema WHERE type = 'i
 const INDEX_NAMES_POSTGRES: &str =
     "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE schemaname = current_schema()";
 
+/// While SQLite builds indexes: one helper thread sorts on the second core while the writer
+/// reads the table (an index build over 300 000 groups: 355 -> 310 ms). Each sorter keeps a
+/// list the size of the page cache, so the cache is halved meanwhile and peak memory stays
+/// where it was (~30 MiB on a million groups).
+const SORT_WITH_A_HELPER: [&str; 2] = ["PRAGMA threads = 1", "PRAGMA cache_size = -1000"];
+/// Back to one thread and SQLite's default cache (2 000 KiB) for the page writes.
+const SORT_ALONE: [&str; 2] = ["PRAGMA threads = 0", "PRAGMA cache_size = -2000"];
+
 /// Makes the missing [`LOAD_INDEXES`]; reads only when none is missing, so opening a database
 /// that another process writes costs no lock.
 pub(super) async fn restore_missing(writer: &Pool) -> Result<(), StoreError> {
@@ -105,12 +113,22 @@ pub(super) async fn restore_missing(writer: &Pool) -> Result<(), StoreError> {
     }
     let started = std::time::Instant::now();
     let mut tx = writer.begin_write().await?;
+    if backend == Backend::Sqlite {
+        for pragma in SORT_WITH_A_HELPER {
+            query(backend, pragma).execute(&mut tx).await?;
+        }
+    }
     for index in &missing {
         // Another process may have made it since the look above.
         let create = index
             .create
             .replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
         query(backend, &create).execute(&mut tx).await?;
+    }
+    if backend == Backend::Sqlite {
+        for pragma in SORT_ALONE {
+            query(backend, pragma).execute(&mut tx).await?;
+        }
     }
     tx.commit().await?;
     info!(
