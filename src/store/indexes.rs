@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use tracing::{info, instrument};
 
-use super::backend::{query, Backend, Pool};
+use super::backend::{query, Backend, Pool, Target};
 use super::{Store, StoreError};
 
 /// One secondary index on a table a sync writes per record.
@@ -90,6 +90,33 @@ const SORT_WITH_A_HELPER: [&str; 2] = ["PRAGMA threads = 1", "PRAGMA cache_size 
 /// Back to one thread and SQLite's default cache (2 000 KiB) for the page writes.
 const SORT_ALONE: [&str; 2] = ["PRAGMA threads = 0", "PRAGMA cache_size = -2000"];
 
+/// Runs `pragmas` on SQLite's connection; PostgreSQL has no such settings.
+async fn sorting(conn: &mut impl Target, pragmas: [&str; 2]) -> Result<(), sqlx::Error> {
+    if conn.backend() == Backend::Sqlite {
+        for pragma in pragmas {
+            query(Backend::Sqlite, pragma).execute(conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes `missing` in one transaction, sorting with a helper thread meanwhile.
+async fn build(writer: &Pool, missing: &[SecondaryIndex]) -> Result<(), StoreError> {
+    let backend = writer.backend();
+    let mut tx = writer.begin_write().await?;
+    sorting(&mut tx, SORT_WITH_A_HELPER).await?;
+    for index in missing {
+        // Another process may have made it since the look above.
+        let create = index
+            .create
+            .replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
+        query(backend, &create).execute(&mut tx).await?;
+    }
+    sorting(&mut tx, SORT_ALONE).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Makes the missing [`LOAD_INDEXES`]; reads only when none is missing, so opening a database
 /// that another process writes costs no lock.
 pub(super) async fn restore_missing(writer: &Pool) -> Result<(), StoreError> {
@@ -112,25 +139,16 @@ pub(super) async fn restore_missing(writer: &Pool) -> Result<(), StoreError> {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let mut tx = writer.begin_write().await?;
-    if backend == Backend::Sqlite {
-        for pragma in SORT_WITH_A_HELPER {
-            query(backend, pragma).execute(&mut tx).await?;
+    let built = build(writer, &missing).await;
+    if built.is_err() {
+        // The pragmas outlive the rolled-back transaction: the connection goes back to page
+        // writes as they expect it (best effort; a connection SQLite left inside a failed
+        // transaction is replaced when next acquired anyway).
+        if let Ok(mut conn) = writer.acquire().await {
+            let _ = sorting(&mut conn, SORT_ALONE).await;
         }
     }
-    for index in &missing {
-        // Another process may have made it since the look above.
-        let create = index
-            .create
-            .replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
-        query(backend, &create).execute(&mut tx).await?;
-    }
-    if backend == Backend::Sqlite {
-        for pragma in SORT_ALONE {
-            query(backend, pragma).execute(&mut tx).await?;
-        }
-    }
-    tx.commit().await?;
+    built?;
     info!(
         indexes = missing.len(),
         ms = started.elapsed().as_millis() as u64,
