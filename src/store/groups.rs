@@ -3,10 +3,11 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
+use futures_util::future::Either;
 use tokio::task::JoinHandle;
 use tracing::{debug, instrument, Instrument as _};
 
-use super::backend::{query, Target, Tx};
+use super::backend::{query, Backend, Target, Tx};
 use super::page_rows;
 use super::runs::{insert_events, LogEvent};
 use super::{sql, Store, StoreError};
@@ -118,6 +119,13 @@ impl Store {
                 .filter(|r| page.repeats.contains(&r.id))
                 .collect(),
         };
+        // Not `self.writer()` yet: that would return the connection the last page kept.
+        if self.pools().writer_pool.backend() == Backend::Sqlite
+            && looked_up.is_empty()
+            && quiet(page)
+        {
+            return self.write_fresh_page(page).await;
+        }
         let writer = self.writer();
         let backend = writer.backend();
         let (opening, stored) = if looked_up.is_empty() {
@@ -165,6 +173,46 @@ impl Store {
         tx.commit().await?;
         Ok(counts)
     }
+
+    /// A SQLite page with nothing to look up and no event to log (a first load's): all it
+    /// writes is known before it has the connection, so its statements are built while another
+    /// task acquires it (unless the last such page kept it, see `parked`), and the transaction
+    /// runs framed into them (see `PageRows::write_framed`).
+    async fn write_fresh_page(&self, page: &PageWrite<'_>) -> Result<PageCounts, StoreError> {
+        let pools = self.pools();
+        let connection = match pools.parked.take() {
+            Some(conn) => Either::Left(std::future::ready(Ok(conn))),
+            None => {
+                // The pool itself: `Pools::writer` would mark the connection as wanted.
+                let writer = pools.writer_pool.clone();
+                let acquiring =
+                    tokio::spawn(async move { writer.acquire().await }.in_current_span());
+                Either::Right(joined(acquiring))
+            }
+        };
+        let (counts, writes) = plan(page, &HashMap::new());
+        let now = format_timestamp(page.now);
+        let inserts: Vec<&Write> = writes.iter().collect();
+        let rows = page_rows::PageRows {
+            inserts: &inserts,
+            overwrites: &[],
+            history: if page.history { &writes } else { &[] },
+            scope: page.scope,
+            run_id: page.run_id,
+            now: &now,
+        };
+        let conn = rows
+            .write_framed(connection, run_counters(page, &counts))
+            .await?;
+        pools.parked.keep(conn);
+        Ok(counts)
+    }
+}
+
+/// Whether a page has records and no event to log, so that its transaction is only its rows
+/// and its run's counters.
+fn quiet(page: &PageWrite<'_>) -> bool {
+    !page.records.is_empty() && page.events.is_empty() && page.record_events.is_empty()
 }
 
 /// A page's transaction: open, or being begun on another task.
@@ -173,13 +221,12 @@ enum Opening {
     Beginning(JoinHandle<Result<Tx<'static>, sqlx::Error>>),
 }
 
-/// The transaction `begin` opened; a begin that could not run (its task panicked) is an
-/// error like any other failed begin.
-async fn joined(
-    begin: JoinHandle<Result<Tx<'static>, sqlx::Error>>,
-) -> Result<Tx<'static>, StoreError> {
-    match begin.await {
-        Ok(begun) => Ok(begun?),
+/// What `opening` (a task beginning the page's transaction or acquiring its connection)
+/// ended with; a task that could not run (it panicked) is an error like any other failed
+/// begin.
+async fn joined<T>(opening: JoinHandle<Result<T, sqlx::Error>>) -> Result<T, StoreError> {
+    match opening.await {
+        Ok(opened) => Ok(opened?),
         Err(e) => Err(StoreError::Query(sqlx::Error::Protocol(format!(
             "the page's transaction did not begin: {e}"
         )))),
@@ -264,20 +311,24 @@ async fn add_to_run(
     c: &PageCounts,
 ) -> Result<(), StoreError> {
     let backend = conn.backend();
-    query(
-        backend,
-        "UPDATE sync_runs SET pages = pages + 1, received = received + $1, \
-         inserted = inserted + $2, updated = updated + $3, unchanged = unchanged + $4, \
-         restored = restored + $5, rejected = rejected + $6 WHERE id = $7",
-    )
-    .bind(page.received as i64)
-    .bind(c.inserted as i64)
-    .bind(c.updated as i64)
-    .bind(c.unchanged as i64)
-    .bind(c.restored as i64)
-    .bind(page.rejected as i64)
-    .bind(page.run_id)
-    .execute(conn)
-    .await?;
+    let text = sql::add_to_run(backend, 1);
+    let mut q = query(backend, &text);
+    for value in run_counters(page, c) {
+        q = q.bind(value);
+    }
+    q.execute(conn).await?;
     Ok(())
+}
+
+/// What a page adds to its run's row, in `sql::add_to_run`'s order.
+fn run_counters(page: &PageWrite<'_>, c: &PageCounts) -> [i64; 7] {
+    [
+        page.received as i64,
+        c.inserted as i64,
+        c.updated as i64,
+        c.unchanged as i64,
+        c.restored as i64,
+        page.rejected as i64,
+        page.run_id,
+    ]
 }

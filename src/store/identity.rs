@@ -62,7 +62,7 @@ impl Store {
         let old = self.pools();
         if tokio::time::timeout(CLOSE_OLD, async {
             old.side.close().await;
-            old.writer.close().await;
+            old.writer().close().await;
         })
         .await
         .is_err()

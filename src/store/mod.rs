@@ -16,6 +16,7 @@ mod indexes;
 mod location;
 mod metrics;
 mod page_rows;
+mod parked;
 mod postgres;
 mod retention;
 mod runs;
@@ -131,11 +132,21 @@ struct Inner {
 /// The connections to one database.
 #[derive(Debug)]
 struct Pools {
-    writer: Pool,
+    /// Taken through [`Pools::writer`], which returns a parked connection first.
+    writer_pool: Pool,
     side: Pool,
     /// What the SQLite path named when it was opened; `None` for a read-only store and for
     /// PostgreSQL.
     file: Option<FileId>,
+    parked: parked::Parked,
+}
+
+impl Pools {
+    /// The writer's pool, with its connection in it rather than kept by the page writer.
+    fn writer(&self) -> Pool {
+        self.parked.release();
+        self.writer_pool.clone()
+    }
 }
 
 impl Store {
@@ -150,9 +161,10 @@ impl Store {
                 let pool = postgres::open(url).await?;
                 indexes::restore_missing(&pool).await?;
                 Pools {
-                    writer: pool.clone(),
+                    writer_pool: pool.clone(),
                     side: pool,
                     file: None,
+                    parked: Default::default(),
                 }
             }
         };
@@ -182,7 +194,7 @@ impl Store {
 
     /// The writer connection's pool.
     fn writer(&self) -> Pool {
-        self.pools().writer.clone()
+        self.pools().writer()
     }
 
     /// Opens an existing database only to read it (`status`): no migration, no write, so an
@@ -195,9 +207,10 @@ impl Store {
             Location::Postgres(url) => {
                 let pool = Pool::Postgres(postgres::connect(url).await?);
                 let pools = Pools {
-                    writer: pool.clone(),
+                    writer_pool: pool.clone(),
                     side: pool,
                     file: None,
+                    parked: Default::default(),
                 };
                 return Ok(Store::with(location, pools));
             }
@@ -218,9 +231,10 @@ impl Store {
             .map_err(open_err)?;
         let pool = Pool::Sqlite(pool);
         let pools = Pools {
-            writer: pool.clone(),
+            writer_pool: pool.clone(),
             side: pool,
             file: None,
+            parked: Default::default(),
         };
         Ok(Store::with(location, pools))
     }
@@ -246,7 +260,7 @@ impl Store {
     pub async fn close(&self) {
         let pools = self.pools();
         pools.side.close().await;
-        pools.writer.close().await;
+        pools.writer().close().await;
     }
 
     /// [`Store::close`], but giving up after `bound`: a connection still waiting on another
@@ -314,9 +328,10 @@ async fn open_once(path: &Path) -> Result<Pools, StoreError> {
         }
     };
     Ok(Pools {
-        writer,
+        writer_pool: writer,
         side: Pool::Sqlite(connect::side_pool(path)),
         file: Some(file),
+        parked: Default::default(),
     })
 }
 

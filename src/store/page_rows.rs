@@ -7,10 +7,10 @@ use std::future::Future;
 
 use futures_util::future::join;
 
-use super::backend::{query, Backend, Query, Tx};
+use super::backend::{query, Backend, Conn, Query, Target, Tx};
 use super::copy::CopyRows;
 use super::groups::Write;
-use super::sql::{self, PageText};
+use super::sql::{self, Frame, PageText};
 use super::StoreError;
 use crate::domain::Scope;
 
@@ -39,7 +39,7 @@ impl PageRows<'_> {
             );
             return execute_overlapped(tx, overwrites).await;
         }
-        execute_overlapped(tx, self.sqlite_statements()).await
+        execute_overlapped(tx, self.sqlite_statements(None)).await
     }
 
     /// Like [`PageRows::write`], on a transaction that `begin` is still starting on another
@@ -55,37 +55,84 @@ impl PageRows<'_> {
             self.write(&mut tx).await?;
             return Ok(tx);
         }
-        let mut statements = self.sqlite_statements();
+        let mut statements = self.sqlite_statements(None);
         let first = statements.next();
         let mut tx = begin.await?;
         execute_overlapped(&mut tx, first.into_iter().chain(statements)).await?;
         Ok(tx)
     }
 
+    /// SQLite: the page's whole transaction on the connection `connect` is acquiring, with
+    /// `BEGIN IMMEDIATE` folded into its first statement and the run's `counters` (see
+    /// `sql::add_to_run`) and `COMMIT` into its last. A first load's page is then two round
+    /// trips to SQLite's thread instead of five, each of which it spent waiting (~0.4 s of a
+    /// million groups). A failure rolls back whatever part ran; should the rollback fail
+    /// too, the pool sees the open transaction and replaces the connection (`connect`).
+    pub(super) async fn write_framed(
+        &self,
+        connect: impl Future<Output = Result<Conn, StoreError>>,
+        counters: [i64; 7],
+    ) -> Result<Conn, StoreError> {
+        let mut statements = self.sqlite_statements(Some(counters));
+        let first = statements.next();
+        let mut conn = connect.await?;
+        let written = execute_overlapped(&mut conn, first.into_iter().chain(statements)).await;
+        if written.is_err() {
+            // "No transaction is active" when SQLite rolled back itself (SQLITE_FULL) or the
+            // failure came before BEGIN: nothing is left to undo either way.
+            let _ = query(Backend::Sqlite, "ROLLBACK").execute(&mut conn).await;
+        }
+        written.map(|()| conn)
+    }
+
     /// SQLite's statements, in order: new groups, overwritten groups, then their history
-    /// rows, which copy the groups as now stored.
-    fn sqlite_statements(&self) -> impl Iterator<Item = Query<'static>> + '_ {
-        let sqlite = Backend::Sqlite;
-        group_statements(
-            sqlite,
-            self.inserts,
-            PageText::InsertGroups,
-            self.scope,
-            self.now,
-        )
-        .chain(group_statements(
-            sqlite,
-            self.overwrites,
-            PageText::UpdateGroups,
-            self.scope,
-            self.now,
-        ))
-        .chain(history_statements(
-            sqlite,
-            self.history,
-            self.run_id,
-            self.now,
-        ))
+    /// rows, which copy the groups as now stored. With `counters`, they are the page's whole
+    /// transaction (see [`PageRows::write_framed`]).
+    fn sqlite_statements(
+        &self,
+        counters: Option<[i64; 7]>,
+    ) -> impl Iterator<Item = Query<'static>> + '_ {
+        let mut pieces = Vec::new();
+        for (kind, total) in [
+            (PageText::InsertGroups, self.inserts.len()),
+            (PageText::UpdateGroups, self.overwrites.len()),
+            (PageText::History, self.history.len()),
+        ] {
+            let mut start = 0;
+            for size in sql::statement_sizes(total, sql::ROWS_PER_STATEMENT) {
+                pieces.push((kind, start..start + size));
+                start += size;
+            }
+        }
+        let count = pieces.len();
+        pieces
+            .into_iter()
+            .enumerate()
+            .map(move |(i, (kind, rows))| {
+                let frame = match counters {
+                    Some(_) => Frame::of(i, count),
+                    None => Frame::Inner,
+                };
+                let text = sql::framed_text(kind, Backend::Sqlite, rows.len(), frame);
+                let q = query(Backend::Sqlite, text);
+                let mut q = match kind {
+                    PageText::InsertGroups => {
+                        bind_groups(q, &self.inserts[rows], self.scope, self.now)
+                    }
+                    PageText::UpdateGroups => {
+                        bind_groups(q, &self.overwrites[rows], self.scope, self.now)
+                    }
+                    PageText::History => {
+                        bind_history(q, &self.history[rows], self.run_id, self.now)
+                    }
+                };
+                if let (true, Some(counters)) = (frame.ends(), counters) {
+                    for value in counters {
+                        q = q.bind(value);
+                    }
+                }
+                q
+            })
     }
 }
 
@@ -94,14 +141,14 @@ impl PageRows<'_> {
 /// each is built (in a first load of a million groups it waited ~3 s of 9.2 s, mostly for
 /// this). The values are owned, so sqlx copies nothing more once a statement is sent.
 async fn execute_overlapped(
-    tx: &mut Tx<'_>,
+    target: &mut impl Target,
     mut statements: impl Iterator<Item = Query<'static>>,
 ) -> Result<(), StoreError> {
     let mut next = statements.next();
     while let Some(current) = next {
         // `join` polls the execution first: the statement is on its way before the next is
         // built.
-        let (done, built) = join(current.execute(tx), async { statements.next() }).await;
+        let (done, built) = join(current.execute(target), async { statements.next() }).await;
         done?;
         next = built;
     }
@@ -121,44 +168,42 @@ fn group_statements<'a>(
     sql::statement_sizes(rows.len(), sql::ROWS_PER_STATEMENT).map(move |size| {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let mut q = query(backend, sql::page_text(kind, backend, size));
-        for w in chunk {
-            let r = w.record;
-            q = q
-                .bind(r.id)
-                .bind(r.business_code.or(scope.business_code()))
-                .bind(r.group_name.clone())
-                .bind(r.group_description.clone())
-                .bind(w.created_at.clone())
-                .bind(w.updated_at.clone())
-                .bind(r.raw_json.clone())
-                .bind(now.to_owned())
-                .bind(now.to_owned())
-                .bind(None::<String>);
-        }
-        q
+        bind_groups(
+            query(backend, sql::page_text(kind, backend, size)),
+            chunk,
+            scope,
+            now,
+        )
     })
 }
 
-/// The statements that add a history row for each of `writes`, each made when asked for;
-/// they run after the group writes and copy each group's row as now stored.
-fn history_statements<'a>(
-    backend: Backend,
-    writes: &'a [Write<'a>],
-    run_id: i64,
-    now: &'a str,
-) -> impl Iterator<Item = Query<'static>> + 'a {
-    let mut rest = writes;
-    sql::statement_sizes(writes.len(), sql::ROWS_PER_STATEMENT).map(move |size| {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let text = sql::page_text(PageText::History, backend, size);
-        let mut q = query(backend, text).bind(run_id).bind(now.to_owned());
-        for w in chunk {
-            q = q.bind(w.record.id).bind(w.change);
-        }
-        q
-    })
+/// Binds the group rows of `chunk`, ten values each, as `sql::insert_groups` lays them out.
+fn bind_groups(mut q: Query<'static>, chunk: &[&Write], scope: Scope, now: &str) -> Query<'static> {
+    for w in chunk {
+        let r = w.record;
+        q = q
+            .bind(r.id)
+            .bind(r.business_code.or(scope.business_code()))
+            .bind(r.group_name.clone())
+            .bind(r.group_description.clone())
+            .bind(w.created_at.clone())
+            .bind(w.updated_at.clone())
+            .bind(r.raw_json.clone())
+            .bind(now.to_owned())
+            .bind(now.to_owned())
+            .bind(None::<String>);
+    }
+    q
+}
+
+/// Binds a history statement's values (see `sql::history_from_groups`): the run, the time,
+/// then `(id, change)` for each of `chunk`, whose groups the page has just written.
+fn bind_history(q: Query<'static>, chunk: &[Write], run_id: i64, now: &str) -> Query<'static> {
+    let mut q = q.bind(run_id).bind(now.to_owned());
+    for w in chunk {
+        q = q.bind(w.record.id).bind(w.change);
+    }
+    q
 }
 
 /// PostgreSQL: the new groups in one `COPY`, laid out as [`group_statements`] binds them.

@@ -46,24 +46,93 @@ pub(super) enum PageText {
     History,
 }
 
+/// What else of its page's transaction a SQLite statement carries (see
+/// `page_rows::PageRows::write_framed`): `BEGIN IMMEDIATE` before its rows, the run's counters
+/// and `COMMIT` after them, or both. Each part folded in is one round trip fewer to SQLite's
+/// thread, which otherwise waits for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Frame {
+    Inner,
+    First,
+    Last,
+    Only,
+}
+
+impl Frame {
+    /// The frame of statement `index` of `count`.
+    pub(super) fn of(index: usize, count: usize) -> Frame {
+        match (index == 0, index + 1 == count) {
+            (true, true) => Frame::Only,
+            (true, false) => Frame::First,
+            (false, true) => Frame::Last,
+            (false, false) => Frame::Inner,
+        }
+    }
+
+    /// Whether the statement ends with the run's counters (bound after its rows) and COMMIT.
+    pub(super) fn ends(self) -> bool {
+        matches!(self, Frame::Last | Frame::Only)
+    }
+}
+
 /// The text of `kind` for `rows` rows on `backend`, made once per process and kept, as sqlx
 /// keeps the statement compiled from it: every page asks for the same few texts (see
 /// [`statement_sizes`]), so at most `1 + log2(ROWS_PER_STATEMENT)` per kind are ever made,
 /// instead of a 30 kB string formatted for every statement.
 pub(super) fn page_text(kind: PageText, backend: Backend, rows: usize) -> &'static str {
-    type Texts = HashMap<(PageText, Backend, usize), &'static str>;
+    framed_text(kind, backend, rows, Frame::Inner)
+}
+
+/// [`page_text`] with the part of the transaction `frame` names (SQLite only: PostgreSQL's
+/// pages are never framed); four times as many texts at most.
+pub(super) fn framed_text(
+    kind: PageText,
+    backend: Backend,
+    rows: usize,
+    frame: Frame,
+) -> &'static str {
+    type Texts = HashMap<(PageText, Backend, usize, Frame), &'static str>;
     static TEXTS: OnceLock<Mutex<Texts>> = OnceLock::new();
     let texts = TEXTS.get_or_init(Default::default);
     // A panic elsewhere while the lock was held left the map whole: entries are only added.
     let mut texts = texts.lock().unwrap_or_else(PoisonError::into_inner);
-    texts.entry((kind, backend, rows)).or_insert_with(|| {
-        let text = match kind {
-            PageText::InsertGroups => insert_groups(backend, rows),
-            PageText::UpdateGroups => update_groups(backend, rows),
-            PageText::History => history_from_groups(backend, rows),
-        };
-        Box::leak(text.into_boxed_str())
-    })
+    texts
+        .entry((kind, backend, rows, frame))
+        .or_insert_with(|| {
+            let rows = match kind {
+                PageText::InsertGroups => insert_groups(backend, rows),
+                PageText::UpdateGroups => update_groups(backend, rows),
+                PageText::History => history_from_groups(backend, rows),
+            };
+            let text = match frame {
+                Frame::Inner => rows,
+                Frame::First => format!("BEGIN IMMEDIATE; {rows}"),
+                Frame::Last => format!("{rows}; {}; COMMIT", add_to_run(backend, 1)),
+                Frame::Only => format!(
+                    "BEGIN IMMEDIATE; {rows}; {}; COMMIT",
+                    add_to_run(backend, 1)
+                ),
+            };
+            Box::leak(text.into_boxed_str())
+        })
+}
+
+/// Adds a page's counts to its run: received, inserted, updated, unchanged, restored and
+/// rejected, then the run's id, from parameter `first` on.
+pub(super) fn add_to_run(backend: Backend, first: usize) -> String {
+    let p = |k: usize| backend.param(first + k);
+    format!(
+        "UPDATE sync_runs SET pages = pages + 1, received = received + {}, \
+         inserted = inserted + {}, updated = updated + {}, unchanged = unchanged + {}, \
+         restored = restored + {}, rejected = rejected + {} WHERE id = {}",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6)
+    )
 }
 
 /// `(?, ?, ?), (?, ?, ?)` on SQLite, `($1, $2, $3), ($4, $5, $6)` on PostgreSQL, for `rows`
@@ -269,6 +338,30 @@ mod tests {
         assert!(std::ptr::eq(text, page_text(kind, Backend::Sqlite, 3)));
         assert_ne!(text, page_text(kind, Backend::Sqlite, 2));
         assert_ne!(text, page_text(kind, Backend::Postgres, 3));
+    }
+
+    #[test]
+    fn a_framed_page_begins_in_its_first_statement_and_commits_in_its_last() {
+        let frames: Vec<Frame> = (0..3).map(|i| Frame::of(i, 3)).collect();
+        assert_eq!(frames, [Frame::First, Frame::Inner, Frame::Last]);
+        assert_eq!(Frame::of(0, 1), Frame::Only);
+        let (kind, sqlite) = (PageText::InsertGroups, Backend::Sqlite);
+        let rows = page_text(kind, sqlite, 2);
+        let first = framed_text(kind, sqlite, 2, Frame::First);
+        assert_eq!(first, format!("BEGIN IMMEDIATE; {rows}"));
+        let last = framed_text(kind, sqlite, 2, Frame::Last);
+        assert!(
+            last.starts_with(rows) && last.ends_with("; COMMIT"),
+            "{last}"
+        );
+        assert_eq!(
+            last.matches('?').count(),
+            rows.matches('?').count() + 7,
+            "the run's seven counters follow the rows"
+        );
+        let only = framed_text(kind, sqlite, 2, Frame::Only);
+        assert!(only.starts_with("BEGIN IMMEDIATE; ") && only.ends_with(last));
+        assert!(add_to_run(Backend::Postgres, 1).ends_with("WHERE id = $7"));
     }
 
     #[test]
