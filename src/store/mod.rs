@@ -22,6 +22,8 @@ mod retention;
 mod runs;
 mod sql;
 mod status;
+#[cfg(test)]
+mod tests_cancel;
 mod version;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use futures_util::future::join;
+use tracing::Instrument as _;
 
 use super::backend::{query, Backend, Conn, Query, Target, Tx};
 use super::copy::CopyRows;
@@ -68,21 +69,37 @@ impl PageRows<'_> {
     /// trips to SQLite's thread instead of five, each of which it spent waiting (~0.4 s of a
     /// million groups). A failure rolls back whatever part ran; should the rollback fail
     /// too, the pool sees the open transaction and replaces the connection (`connect`).
+    ///
+    /// The statements run on a task of their own. sqlx does not know of a transaction begun
+    /// by a statement's text, so were this future dropped between BEGIN and COMMIT (a signal
+    /// stopping the run), nothing would roll it back: the connection would go back to the
+    /// pool holding the write lock, and the run could not even be marked interrupted. The
+    /// task ends committed or rolled back, whatever becomes of its caller.
     pub(super) async fn write_framed(
         &self,
-        connect: impl Future<Output = Result<Conn, StoreError>>,
+        connect: impl Future<Output = Result<Conn, StoreError>> + Send + 'static,
         counters: [i64; 7],
     ) -> Result<Conn, StoreError> {
-        let mut statements = self.sqlite_statements(Some(counters));
-        let first = statements.next();
-        let mut conn = connect.await?;
-        let written = execute_overlapped(&mut conn, first.into_iter().chain(statements)).await;
-        if written.is_err() {
-            // "No transaction is active" when SQLite rolled back itself (SQLITE_FULL) or the
-            // failure came before BEGIN: nothing is left to undo either way.
-            let _ = query(Backend::Sqlite, "ROLLBACK").execute(&mut conn).await;
+        let statements: Vec<Query<'static>> = self.sqlite_statements(Some(counters)).collect();
+        let transaction = tokio::spawn(
+            async move {
+                let mut conn = connect.await?;
+                let written = execute_overlapped(&mut conn, statements.into_iter()).await;
+                if written.is_err() {
+                    // "No transaction is active" when SQLite rolled back itself (SQLITE_FULL)
+                    // or the failure came before BEGIN: nothing is left to undo either way.
+                    let _ = query(Backend::Sqlite, "ROLLBACK").execute(&mut conn).await;
+                }
+                written.map(|()| conn)
+            }
+            .in_current_span(),
+        );
+        match transaction.await {
+            Ok(written) => written,
+            Err(e) => Err(StoreError::Query(sqlx::Error::Protocol(format!(
+                "the page's transaction stopped unexpectedly: {e}"
+            )))),
         }
-        written.map(|()| conn)
     }
 
     /// SQLite's statements, in order: new groups, overwritten groups, then their history
