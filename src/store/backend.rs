@@ -180,6 +180,8 @@ impl<T> Column for T where
 pub(super) enum Query<'q> {
     Sqlite(sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>),
     Postgres(sqlx::query::Query<'q, Postgres, PgArguments>),
+    /// A value [`Query::push`] could not encode: running the statement returns the error.
+    Unencodable(String),
 }
 
 /// A statement for `backend`.
@@ -199,12 +201,35 @@ impl<'q> Query<'q> {
         match self {
             Query::Sqlite(q) => Query::Sqlite(q.bind(value)),
             Query::Postgres(q) => Query::Postgres(q.bind(value)),
+            unencodable @ Query::Unencodable(_) => unencodable,
+        }
+    }
+
+    /// [`Query::bind`] in place. `bind` moves the whole statement for each value: 10 000 moves
+    /// for a page's statement, made while SQLite's thread waits for it (a first load of a
+    /// million groups, A/B: 6.96–7.03 s → 6.84–6.97 s).
+    pub(super) fn push<T: Value<'q>>(&mut self, value: T) {
+        let bound = match self {
+            Query::Sqlite(q) => q.try_bind(value),
+            Query::Postgres(q) => q.try_bind(value),
+            Query::Unencodable(_) => return,
+        };
+        if let Err(e) = bound {
+            *self = Query::Unencodable(format!("a value could not be encoded: {e}"));
+        }
+    }
+
+    /// The error of a statement [`Query::push`] could not build, before it is run.
+    fn encodable(self) -> Result<Query<'q>, sqlx::Error> {
+        match self {
+            Query::Unencodable(e) => Err(sqlx::Error::Encode(e.into())),
+            q => Ok(q),
         }
     }
 
     /// Runs the statement; the number of rows it changed.
     pub(super) async fn execute(self, target: &mut impl Target) -> Result<u64, sqlx::Error> {
-        match (self, target.raw()) {
+        match (self.encodable()?, target.raw()) {
             (Query::Sqlite(q), Raw::Sqlite(c)) => Ok(q.execute(c).await?.rows_affected()),
             (Query::Postgres(q), Raw::Postgres(c)) => Ok(q.execute(c).await?.rows_affected()),
             _ => Err(mismatch()),
@@ -212,7 +237,7 @@ impl<'q> Query<'q> {
     }
 
     pub(super) async fn fetch_all(self, target: &mut impl Target) -> Result<Vec<Row>, sqlx::Error> {
-        Ok(match (self, target.raw()) {
+        Ok(match (self.encodable()?, target.raw()) {
             (Query::Sqlite(q), Raw::Sqlite(c)) => {
                 q.fetch_all(c).await?.into_iter().map(Row::Sqlite).collect()
             }
@@ -230,7 +255,7 @@ impl<'q> Query<'q> {
         self,
         target: &mut impl Target,
     ) -> Result<Option<Row>, sqlx::Error> {
-        Ok(match (self, target.raw()) {
+        Ok(match (self.encodable()?, target.raw()) {
             (Query::Sqlite(q), Raw::Sqlite(c)) => q.fetch_optional(c).await?.map(Row::Sqlite),
             (Query::Postgres(q), Raw::Postgres(c)) => q.fetch_optional(c).await?.map(Row::Postgres),
             _ => return Err(mismatch()),
@@ -249,7 +274,7 @@ impl<'q> Query<'q> {
         target: &mut impl Target,
         mut each: impl FnMut(Row) -> Result<(), sqlx::Error> + Send,
     ) -> Result<(), sqlx::Error> {
-        match (self, target.raw()) {
+        match (self.encodable()?, target.raw()) {
             (Query::Sqlite(q), Raw::Sqlite(c)) => {
                 let mut rows = q.fetch(c);
                 while let Some(row) = rows.try_next().await? {

@@ -198,27 +198,28 @@ fn group_statements<'a>(
 fn bind_groups(mut q: Query<'static>, chunk: &[&Write], scope: Scope, now: &str) -> Query<'static> {
     for w in chunk {
         let r = w.record;
-        q = q
-            .bind(r.id)
-            .bind(r.business_code.or(scope.business_code()))
-            .bind(r.group_name.clone())
-            .bind(r.group_description.clone())
-            .bind(w.created_at.clone())
-            .bind(w.updated_at.clone())
-            .bind(r.raw_json.clone())
-            .bind(now.to_owned())
-            .bind(now.to_owned())
-            .bind(None::<String>);
+        q.push(r.id);
+        q.push(r.business_code.or(scope.business_code()));
+        q.push(r.group_name.clone());
+        q.push(r.group_description.clone());
+        q.push(w.created_at.clone());
+        q.push(w.updated_at.clone());
+        q.push(r.raw_json.clone());
+        q.push(now.to_owned());
+        q.push(now.to_owned());
+        q.push(None::<String>);
     }
     q
 }
 
 /// Binds a history statement's values (see `sql::history_from_groups`): the run, the time,
 /// then `(id, change)` for each of `chunk`, whose groups the page has just written.
-fn bind_history(q: Query<'static>, chunk: &[Write], run_id: i64, now: &str) -> Query<'static> {
-    let mut q = q.bind(run_id).bind(now.to_owned());
+fn bind_history(mut q: Query<'static>, chunk: &[Write], run_id: i64, now: &str) -> Query<'static> {
+    q.push(run_id);
+    q.push(now.to_owned());
     for w in chunk {
-        q = q.bind(w.record.id).bind(w.change);
+        q.push(w.record.id);
+        q.push(w.change);
     }
     q
 }
