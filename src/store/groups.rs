@@ -3,7 +3,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
-use futures_util::future::Either;
 use tokio::task::JoinHandle;
 use tracing::{debug, instrument, Instrument as _};
 
@@ -175,21 +174,12 @@ impl Store {
     }
 
     /// A SQLite page with nothing to look up and no event to log (a first load's): all it
-    /// writes is known before it has the connection, so its statements are built while another
-    /// task acquires it (unless the last such page kept it, see `parked`), and the transaction
-    /// runs framed into them (see `PageRows::write_framed`).
+    /// writes is known before it has the connection, so its statements are built first and
+    /// its transaction runs framed into them on a connection the last such page kept (see
+    /// `parked`) or one taken from the pool (see `PageRows::write_framed`).
     async fn write_fresh_page(&self, page: &PageWrite<'_>) -> Result<PageCounts, StoreError> {
         let pools = self.pools();
-        let connection = match pools.parked.take() {
-            Some(conn) => Either::Left(std::future::ready(Ok(conn))),
-            None => {
-                // The pool itself: `Pools::writer` would mark the connection as wanted.
-                let writer = pools.writer_pool.clone();
-                let acquiring =
-                    tokio::spawn(async move { writer.acquire().await }.in_current_span());
-                Either::Right(joined(acquiring))
-            }
-        };
+        let kept = pools.parked.take();
         let (counts, writes) = plan(page, &HashMap::new());
         let now = format_timestamp(page.now);
         let inserts: Vec<&Write> = writes.iter().collect();
@@ -201,8 +191,10 @@ impl Store {
             run_id: page.run_id,
             now: &now,
         };
+        // The pool itself: `Pools::writer` would mark the connection as wanted.
+        let writer = pools.writer_pool.clone();
         let conn = rows
-            .write_framed(connection, run_counters(page, &counts))
+            .write_framed(kept, writer, run_counters(page, &counts))
             .await?;
         pools.parked.keep(conn);
         Ok(counts)
@@ -221,12 +213,13 @@ enum Opening {
     Beginning(JoinHandle<Result<Tx<'static>, sqlx::Error>>),
 }
 
-/// What `opening` (a task beginning the page's transaction or acquiring its connection)
-/// ended with; a task that could not run (it panicked) is an error like any other failed
-/// begin.
-async fn joined<T>(opening: JoinHandle<Result<T, sqlx::Error>>) -> Result<T, StoreError> {
-    match opening.await {
-        Ok(opened) => Ok(opened?),
+/// What `begin` (a task beginning the page's transaction) ended with; a task that could not
+/// run (it panicked) is an error like any other failed begin.
+async fn joined(
+    begin: JoinHandle<Result<Tx<'static>, sqlx::Error>>,
+) -> Result<Tx<'static>, StoreError> {
+    match begin.await {
+        Ok(begun) => Ok(begun?),
         Err(e) => Err(StoreError::Query(sqlx::Error::Protocol(format!(
             "the page's transaction did not begin: {e}"
         )))),

@@ -8,7 +8,7 @@ use std::future::Future;
 use futures_util::future::join;
 use tracing::Instrument as _;
 
-use super::backend::{query, Backend, Conn, Query, Target, Tx};
+use super::backend::{query, Backend, Conn, Pool, Query, Target, Tx};
 use super::copy::CopyRows;
 use super::groups::Write;
 use super::sql::{self, Frame, PageText};
@@ -63,12 +63,13 @@ impl PageRows<'_> {
         Ok(tx)
     }
 
-    /// SQLite: the page's whole transaction on the connection `connect` is acquiring, with
-    /// `BEGIN IMMEDIATE` folded into its first statement and the run's `counters` (see
-    /// `sql::add_to_run`) and `COMMIT` into its last. A first load's page is then two round
-    /// trips to SQLite's thread instead of five, each of which it spent waiting (~0.4 s of a
-    /// million groups). A failure rolls back whatever part ran; should the rollback fail
-    /// too, the pool sees the open transaction and replaces the connection (`connect`).
+    /// SQLite: the page's whole transaction, on the connection the last page `kept` or else
+    /// one taken from `writer`, with `BEGIN IMMEDIATE` folded into its first statement and
+    /// the run's `counters` (see `sql::add_to_run`) and `COMMIT` into its last. A first
+    /// load's page is then two round trips to SQLite's thread instead of five, each of which
+    /// it spent waiting (~0.4 s of a million groups). A failure rolls back whatever part ran;
+    /// should the rollback fail too, the pool sees the open transaction and replaces the
+    /// connection (`connect.rs`).
     ///
     /// The statements run on a task of their own. sqlx does not know of a transaction begun
     /// by a statement's text, so were this future dropped between BEGIN and COMMIT (a signal
@@ -77,13 +78,17 @@ impl PageRows<'_> {
     /// task ends committed or rolled back, whatever becomes of its caller.
     pub(super) async fn write_framed(
         &self,
-        connect: impl Future<Output = Result<Conn, StoreError>> + Send + 'static,
+        kept: Option<Conn>,
+        writer: Pool,
         counters: [i64; 7],
     ) -> Result<Conn, StoreError> {
         let statements: Vec<Query<'static>> = self.sqlite_statements(Some(counters)).collect();
         let transaction = tokio::spawn(
             async move {
-                let mut conn = connect.await?;
+                let mut conn = match kept {
+                    Some(conn) => conn,
+                    None => writer.acquire().await?,
+                };
                 let written = execute_overlapped(&mut conn, statements.into_iter()).await;
                 if written.is_err() {
                     // "No transaction is active" when SQLite rolled back itself (SQLITE_FULL)
