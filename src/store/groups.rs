@@ -1,8 +1,10 @@
 //! Writing groups: one transaction per page, a write only for new or changed records.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{debug, instrument, Instrument as _};
 
@@ -125,6 +127,7 @@ impl Store {
         {
             return self.write_fresh_page(page).await;
         }
+        self.pools().parked.settle(page.run_id).await?;
         let writer = self.writer();
         let backend = writer.backend();
         let (opening, stored) = if looked_up.is_empty() {
@@ -174,12 +177,11 @@ impl Store {
     }
 
     /// A SQLite page with nothing to look up and no event to log (a first load's): all it
-    /// writes is known before it has the connection, so its statements are built first and
-    /// its transaction runs framed into them on a connection the last such page kept (see
-    /// `parked`) or one taken from the pool (see `PageRows::write_framed`).
+    /// writes is known before it has the connection, so its statements are built while the
+    /// last page's transaction finishes, and its own runs framed into them on a task of its
+    /// own (see `page_rows::run_framed`), which the next page waits for (see `parked`).
     async fn write_fresh_page(&self, page: &PageWrite<'_>) -> Result<PageCounts, StoreError> {
         let pools = self.pools();
-        let kept = pools.parked.take();
         let (counts, writes) = plan(page, &HashMap::new());
         let now = format_timestamp(page.now);
         let inserts: Vec<&Write> = writes.iter().collect();
@@ -191,13 +193,34 @@ impl Store {
             run_id: page.run_id,
             now: &now,
         };
+        let framed = rows.framed(run_counters(page, &counts));
+        pools.parked.settle(page.run_id).await?;
+        let kept = pools.parked.take();
         // The pool itself: `Pools::writer` would mark the connection as wanted.
         let writer = pools.writer_pool.clone();
-        let conn = rows
-            .write_framed(kept, writer, run_counters(page, &counts))
-            .await?;
-        pools.parked.keep(conn);
-        Ok(counts)
+        let (rows_in, groups_written) = oneshot::channel();
+        let run_id = page.run_id;
+        let ending = Arc::clone(&pools);
+        let task = tokio::spawn(
+            async move {
+                let ended = page_rows::run_framed(kept, writer, framed, rows_in).await;
+                ending.parked.end(run_id, ended);
+            }
+            .in_current_span(),
+        );
+        pools.parked.finishing(run_id, task);
+        match groups_written.await {
+            Ok(written) => written.map(|()| counts),
+            // The task stopped before it could say (it panicked): `settle` has its error.
+            Err(_) => pools.parked.settle(run_id).await.map(|()| counts),
+        }
+    }
+
+    /// Waits for the last page `run_id` wrote to commit: its error if it failed after its
+    /// write returned (see `parked`). A listing ends with this, before anything is concluded
+    /// from what it wrote.
+    pub async fn pages_committed(&self, run_id: i64) -> Result<(), StoreError> {
+        self.pools().parked.settle(run_id).await
     }
 }
 

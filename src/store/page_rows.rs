@@ -6,11 +6,12 @@
 use std::future::Future;
 
 use futures_util::future::join;
-use tracing::Instrument as _;
+use tokio::sync::oneshot;
 
 use super::backend::{query, Backend, Conn, Pool, Query, Target, Tx};
 use super::copy::CopyRows;
 use super::groups::Write;
+use super::parked::Ended;
 use super::sql::{self, Frame, PageText};
 use super::StoreError;
 use crate::domain::Scope;
@@ -63,48 +64,15 @@ impl PageRows<'_> {
         Ok(tx)
     }
 
-    /// SQLite: the page's whole transaction, on the connection the last page `kept` or else
-    /// one taken from `writer`, with `BEGIN IMMEDIATE` folded into its first statement and
-    /// the run's `counters` (see `sql::add_to_run`) and `COMMIT` into its last. A first
-    /// load's page is then two round trips to SQLite's thread instead of five, each of which
-    /// it spent waiting (~0.4 s of a million groups). A failure rolls back whatever part ran;
-    /// should the rollback fail too, the pool sees the open transaction and replaces the
-    /// connection (`connect.rs`).
-    ///
-    /// The statements run on a task of their own. sqlx does not know of a transaction begun
-    /// by a statement's text, so were this future dropped between BEGIN and COMMIT (a signal
-    /// stopping the run), nothing would roll it back: the connection would go back to the
-    /// pool holding the write lock, and the run could not even be marked interrupted. The
-    /// task ends committed or rolled back, whatever becomes of its caller.
-    pub(super) async fn write_framed(
-        &self,
-        kept: Option<Conn>,
-        writer: Pool,
-        counters: [i64; 7],
-    ) -> Result<Conn, StoreError> {
+    /// SQLite: the page's whole transaction as statements, with `BEGIN IMMEDIATE` folded into
+    /// the first and the run's `counters` (see `sql::add_to_run`) and `COMMIT` into the last.
+    /// A first load's page is then two round trips to SQLite's thread instead of five, each
+    /// of which it spent waiting (~0.4 s of a million groups).
+    pub(super) fn framed(&self, counters: [i64; 7]) -> Framed {
         let statements: Vec<Query<'static>> = self.sqlite_statements(Some(counters)).collect();
-        let transaction = tokio::spawn(
-            async move {
-                let mut conn = match kept {
-                    Some(conn) => conn,
-                    None => writer.acquire().await?,
-                };
-                let written = execute_overlapped(&mut conn, statements.into_iter()).await;
-                if written.is_err() {
-                    // "No transaction is active" when SQLite rolled back itself (SQLITE_FULL)
-                    // or the failure came before BEGIN: nothing is left to undo either way.
-                    let _ = query(Backend::Sqlite, "ROLLBACK").execute(&mut conn).await;
-                }
-                written.map(|()| conn)
-            }
-            .in_current_span(),
-        );
-        match transaction.await {
-            Ok(written) => written,
-            Err(e) => Err(StoreError::Query(sqlx::Error::Protocol(format!(
-                "the page's transaction stopped unexpectedly: {e}"
-            )))),
-        }
+        let groups = sql::statement_sizes(self.inserts.len(), sql::ROWS_PER_STATEMENT).count()
+            + sql::statement_sizes(self.overwrites.len(), sql::ROWS_PER_STATEMENT).count();
+        Framed { statements, groups }
     }
 
     /// SQLite's statements, in order: new groups, overwritten groups, then their history
@@ -175,6 +143,66 @@ async fn execute_overlapped(
         next = built;
     }
     Ok(())
+}
+
+/// A page's transaction (see [`PageRows::framed`]), run by a task of its own.
+pub(super) struct Framed {
+    statements: Vec<Query<'static>>,
+    /// How many of the statements, from the first, write groups: what can fail for a reason
+    /// the page's write must see (an id another scope holds), so it waits for them.
+    groups: usize,
+}
+
+/// Runs `framed` on the connection the last page kept, or else one taken from `writer`, and
+/// tells `rows_in` once the groups are in (or the transaction failed); the history rows and
+/// `COMMIT` run on after that.
+///
+/// This runs on a task of its own. sqlx does not know of a transaction begun by a statement's
+/// text, so were it dropped between BEGIN and COMMIT (a signal stopping the run), nothing
+/// would roll it back: the connection would go back to the pool holding the write lock, and
+/// the run could not even be marked interrupted. The task ends committed or rolled back,
+/// whatever becomes of the page's write. A failure rolls back whatever part ran; should the
+/// rollback fail too, the pool sees the open transaction and replaces the connection
+/// (`connect.rs`).
+pub(super) async fn run_framed(
+    kept: Option<Conn>,
+    writer: Pool,
+    framed: Framed,
+    rows_in: oneshot::Sender<Result<(), StoreError>>,
+) -> Ended {
+    let mut conn = match kept {
+        Some(conn) => conn,
+        None => match writer.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                let _ = rows_in.send(Err(e.into()));
+                return Ended::Reported;
+            }
+        },
+    };
+    let mut statements = framed.statements.into_iter();
+    let groups: Vec<Query<'static>> = statements.by_ref().take(framed.groups).collect();
+    let rest: Vec<Query<'static>> = statements.collect();
+    if let Err(e) = execute_overlapped(&mut conn, groups.into_iter()).await {
+        roll_back(&mut conn).await;
+        let _ = rows_in.send(Err(e));
+        return Ended::Reported;
+    }
+    // Without history rows, `rest` is empty and the groups' last statement committed.
+    let _ = rows_in.send(Ok(()));
+    match execute_overlapped(&mut conn, rest.into_iter()).await {
+        Ok(()) => Ended::Committed(conn),
+        Err(e) => {
+            roll_back(&mut conn).await;
+            Ended::Failed(e)
+        }
+    }
+}
+
+/// "No transaction is active" when SQLite rolled back itself (SQLITE_FULL) or the failure
+/// came before BEGIN: nothing is left to undo either way.
+async fn roll_back(conn: &mut Conn) {
+    let _ = query(Backend::Sqlite, "ROLLBACK").execute(conn).await;
 }
 
 /// The statements that write `rows` to `customer_groups` (`kind`: inserts or overwrites),

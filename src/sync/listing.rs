@@ -50,6 +50,7 @@ impl Run<'_> {
     /// Failures keep the sequential order: a page that arrived is written before the failure
     /// of its link or of the request after it is returned, and a failed write abandons the
     /// requests in flight. Stops with an error on a repeated page URL or past `max_pages`.
+    /// Returns once every page it wrote has committed.
     pub(super) async fn list(&mut self, filter: Option<NaiveDate>) -> Result<Listing, SyncError> {
         let syncer = self.syncer;
         let max_pages = u64::from(syncer.options.max_pages);
@@ -98,6 +99,8 @@ impl Run<'_> {
                 break;
             }
         }
+        // The last page's commit may still be running (see `Store::pages_committed`).
+        self.syncer.store.pages_committed(self.run_id).await?;
         Ok(listing)
     }
 

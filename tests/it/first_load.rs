@@ -210,3 +210,64 @@ async fn a_first_load_over_a_slow_network_builds_its_indexes_early_and_keeps_the
     assert_eq!(load_indexes(&app).await, migrated);
     assert_eq!(app.live_groups().await, 40);
 }
+
+/// A first load whose history row for group `failing_id` is refused (a trigger stands in for
+/// a disk that fills or fails while a page commits): that page's write has already returned
+/// when its commit fails (see `store::parked`).
+async fn first_load_failing_at(failing_id: i64) -> (TestApp, RunReport) {
+    let app = paginated_app().await;
+    as_migrated(&app).await;
+    app.execute(&format!(
+        "CREATE TRIGGER refuse_history BEFORE INSERT ON customer_group_history \
+         WHEN NEW.group_id = {failing_id} BEGIN SELECT RAISE(ABORT, 'history refused'); END"
+    ))
+    .await;
+    let report = app.sync_with(FULL).await;
+    (app, report)
+}
+
+#[tokio::test]
+async fn a_first_load_page_whose_commit_fails_after_its_write_returned_fails_the_run() {
+    // Group 6 is on the second of three pages.
+    let (app, report) = first_load_failing_at(6).await;
+
+    assert_eq!(report.status, RunStatus::Failed, "{report:?}");
+    let error = report.error.clone().unwrap_or_default();
+    assert!(error.contains("history refused"), "{error}");
+    assert_eq!(
+        app.live_groups().await,
+        PER_PAGE as i64,
+        "only the first page"
+    );
+    let counted = app.scalar("SELECT pages FROM sync_runs WHERE id = 1").await;
+    assert_eq!(counted, 1, "the failed page's counters rolled back with it");
+    assert_eq!(app.last_run_status().await, "failed");
+    assert_eq!(app.integrity().await.as_deref(), Some("ok"));
+
+    app.execute("DROP TRIGGER refuse_history").await;
+    let next = app.sync_with(FULL).await;
+    assert_eq!(next.status, RunStatus::Success, "{:?}", next.error);
+    assert_eq!(app.live_groups().await, GROUPS as i64);
+    let history = app
+        .scalar("SELECT count(*) FROM customer_group_history")
+        .await;
+    assert_eq!(history, GROUPS as i64);
+}
+
+#[tokio::test]
+async fn a_first_load_whose_last_commit_fails_fails_the_run_and_keeps_the_watermark() {
+    // Group 10 is on the last page: nothing after it would have waited for its commit.
+    let (app, report) = first_load_failing_at(10).await;
+
+    assert_eq!(report.status, RunStatus::Failed, "{report:?}");
+    assert_eq!(
+        app.live_groups().await,
+        2 * PER_PAGE as i64,
+        "the first two pages"
+    );
+    let watermark = app
+        .text("SELECT CAST(watermark_after AS TEXT) FROM sync_runs WHERE id = 1")
+        .await;
+    assert_eq!(watermark, None, "a failed run moves no watermark");
+    assert_eq!(app.integrity().await.as_deref(), Some("ok"));
+}

@@ -167,6 +167,13 @@ impl TestApp {
         self.text(sql).await
     }
 
+    /// Runs `sql` on a connection of its own, as an analyst (or a test's sabotage) would.
+    pub(crate) async fn execute(&self, sql: &str) {
+        let pool = self.db().await;
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+        pool.close().await;
+    }
+
     pub(crate) async fn scalar(&self, sql: &str) -> i64 {
         let pool = self.db().await;
         let row = sqlx::query(sql).fetch_one(&pool).await.expect(sql);
@@ -206,12 +213,8 @@ impl TestApp {
     /// Sets `last_full_sync_at` of the unfiltered scope to a date no run writes, so a test can
     /// tell whether a later run moved it, even within the same second; returns that date.
     pub(crate) async fn mark_verified_long_ago(&self) -> Option<String> {
-        let pool = self.db().await;
-        sqlx::query("UPDATE sync_state SET last_full_sync_at = '2000-01-01 00:00:00'")
-            .execute(&pool)
-            .await
-            .expect("set last_full_sync_at");
-        pool.close().await;
+        self.execute("UPDATE sync_state SET last_full_sync_at = '2000-01-01 00:00:00'")
+            .await;
         self.last_full_sync_at().await
     }
 
