@@ -77,7 +77,7 @@ impl PageRows<'_> {
 
     /// SQLite's statements, in order: new groups, overwritten groups, then their history
     /// rows, which copy the groups as now stored. With `counters`, they are the page's whole
-    /// transaction (see [`PageRows::write_framed`]).
+    /// transaction (see [`PageRows::framed`]).
     fn sqlite_statements(
         &self,
         counters: Option<[i64; 7]>,

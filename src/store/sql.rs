@@ -47,7 +47,7 @@ pub(super) enum PageText {
 }
 
 /// What else of its page's transaction a SQLite statement carries (see
-/// `page_rows::PageRows::write_framed`): `BEGIN IMMEDIATE` before its rows, the run's counters
+/// `page_rows::PageRows::framed`): `BEGIN IMMEDIATE` before its rows, the run's counters
 /// and `COMMIT` after them, or both. Each part folded in is one round trip fewer to SQLite's
 /// thread, which otherwise waits for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
